@@ -1,0 +1,28 @@
+"""The osler gateway: a Flask app that validates requests and queues jobs. It never runs them."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from workers.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the gateway for ``settings`` (default: read from the environment once)."""
+    from . import datasets, docs, health, jobs, models, problems
+    from .services import Services
+    from .uploads import UploadRequest
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.request_class = UploadRequest
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False
+    Services(settings).init_app(app)
+    problems.init_app(app)
+    for blueprint in (health.bp, docs.bp, jobs.bp, datasets.bp, models.bp):
+        app.register_blueprint(blueprint)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return app

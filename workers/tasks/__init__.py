@@ -1,0 +1,6 @@
+"""Celery tasks, one module per job family. Importing this package registers them all."""
+
+from . import (
+    genome,  # noqa: F401
+    inference,  # noqa: F401
+)

@@ -1,0 +1,120 @@
+"""A small HTTP client for the gateway, used by the CLI commands and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from workers.jobs import FINISHED_STATES
+from workers.settings import Settings
+
+REQUEST_TIMEOUT_SECONDS = 60
+
+
+class ClientError(Exception):
+    """A request failed; the message is one line a person can act on."""
+
+
+def client_config_path(settings: Settings) -> Path:
+    return settings.data_dir / "client.json"
+
+
+def write_client_config(settings: Settings, url: str, token: str) -> Path:
+    """Remember the embedded gateway's URL and token for the client commands (mode 600)."""
+    path = client_config_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": token}, handle)
+    return path
+
+
+class OslerClient:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def from_environment(cls, settings: Settings) -> OslerClient:
+        """``OSLER_URL`` / ``OSLER_TOKEN``, else what ``osler up`` wrote to ``client.json``."""
+        saved: dict[str, str] = {}
+        path = client_config_path(settings)
+        if path.exists():
+            saved = json.loads(path.read_text())
+        url = os.environ.get("OSLER_URL") or saved.get("url")
+        token = os.environ.get("OSLER_TOKEN") or saved.get("token")
+        if not url or not token:
+            raise ClientError(
+                "no gateway configured: run 'osler up' first, or set OSLER_URL and OSLER_TOKEN"
+            )
+        return cls(url, token)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, self.url + path, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+            )
+        except requests.ConnectionError:
+            raise ClientError(f"cannot reach the osler gateway at {self.url}") from None
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+                detail = problem.get("detail") or problem.get("title")
+            except ValueError:
+                detail = response.text[:200]
+            raise ClientError(f"{response.status_code}: {detail}")
+        return response
+
+    def upload(self, path: Path) -> dict[str, Any]:
+        if not path.is_file():
+            raise ClientError(f"no such file: {path}")
+        with path.open("rb") as handle:
+            return self._request("POST", "/v1/datasets", files={"file": (path.name, handle)}).json()
+
+    def submit(self, kind: str, params: dict[str, Any], idempotency_key: str | None = None) -> dict:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._request(
+            "POST", "/v1/jobs", json={"kind": kind, "params": params}, headers=headers
+        ).json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/jobs/{job_id}").json()
+
+    def jobs(self, **query: Any) -> dict[str, Any]:
+        return self._request("GET", "/v1/jobs", params=query).json()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v1/jobs/{job_id}/cancel").json()
+
+    def download(self, job_id: str, name: str, target: Path) -> Path:
+        response = self._request("GET", f"/v1/jobs/{job_id}/artifacts/{name}", stream=True)
+        with target.open("wb") as handle:
+            for chunk in response.iter_content(1 << 20):
+                handle.write(chunk)
+        return target
+
+    def wait(
+        self,
+        job_id: str,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        poll_seconds: float = 0.2,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job finishes; ``on_progress`` sees each state read."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job["state"] in FINISHED_STATES:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise ClientError(f"job {job_id} did not finish within {timeout} s")
+            time.sleep(poll_seconds)

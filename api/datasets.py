@@ -1,0 +1,71 @@
+"""``/v1/datasets``: upload (streamed to disk, hashed while streaming), list, read, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from workers.errors import BadRequest
+
+from .auth import current_tenant, require_tenant
+from .services import services
+from .uploads import HashingFile
+
+bp = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
+bp.before_request(require_tenant)
+
+
+@bp.post("")
+def upload_dataset() -> tuple[dict[str, Any], int]:
+    """Store the multipart part named ``file``; its file name becomes the dataset's name."""
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise BadRequest("upload a dataset as multipart/form-data with one part named 'file'")
+    parts = request.files
+    streams = [part.stream for name in parts for part in parts.getlist(name)]
+    try:
+        names = list(parts.keys())
+        if names != ["file"] or len(parts.getlist("file")) != 1:
+            raise BadRequest(
+                f"expected exactly one part named 'file', got {names or 'none'}"
+            )
+        upload = parts["file"]
+        staged = upload.stream
+        if not isinstance(staged, HashingFile):
+            raise BadRequest("the 'file' part must be a file upload")
+        if staged.size == 0:
+            raise BadRequest("the uploaded file is empty")
+        staged.flush()
+        dataset = services().datasets.add(
+            current_tenant(), upload.filename or "", staged.path, staged.size, staged.sha256
+        )
+        return dataset.public(), 201
+    finally:
+        for stream in streams:
+            if isinstance(stream, HashingFile):
+                stream.discard()
+
+
+@bp.get("")
+def list_datasets() -> dict[str, Any]:
+    return {"datasets": [d.public() for d in services().datasets.list(current_tenant())]}
+
+
+@bp.get("/<dataset_id>")
+def get_dataset(dataset_id: str) -> dict[str, Any]:
+    return services().datasets.get(dataset_id, current_tenant()).public()
+
+
+@bp.delete("/<dataset_id>")
+def delete_dataset(dataset_id: str) -> tuple[str, int]:
+    """Delete a dataset; 409 while a queued or running job uses it."""
+    svc = services()
+    tenant = current_tenant()
+    svc.datasets.get(dataset_id, tenant)
+    in_use = [
+        job.id
+        for job in svc.jobs.active_jobs(tenant)
+        if dataset_id in {str(v) for v in job.params.values()}
+    ]
+    svc.datasets.delete(dataset_id, tenant, in_use)
+    return "", 204

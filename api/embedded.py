@@ -1,0 +1,180 @@
+"""The embedded stack: Redis, a Dask LocalCluster, one Celery worker per queue and the gateway.
+
+One machine, no set-up. The processes are the same ones the cluster mode runs (``osler worker``,
+``osler gateway``); only where Redis and the Dask scheduler come from differs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+import requests
+
+from workers.kinds import QUEUES
+from workers.redis_connection import connect
+from workers.redis_server import RedisServer
+from workers.settings import Settings
+from workers.tenants import TenantStore
+
+STARTUP_TIMEOUT_SECONDS = 90
+
+
+class StartupError(Exception):
+    """The embedded stack could not start; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedStack:
+    """Start everything for ``settings`` on ``host:port``; stop it all on exit."""
+
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.redis_server: RedisServer | None = None
+        self.cluster = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs = settings.data_dir / "logs"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> EmbeddedStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if self.settings.redis_url is None:
+            self._start_redis()
+        from distributed import LocalCluster
+
+        self.cluster = LocalCluster(
+            n_workers=self.settings.dask_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            local_directory=str(self.settings.data_dir / "dask"),
+        )
+        env = self._child_env(self.cluster.scheduler_address)
+        for queue in QUEUES:
+            self._spawn(["worker", "--queues", queue], env, f"worker-{queue}.log")
+        self._spawn(
+            ["gateway", "--host", self.host, "--port", str(self.port)], env, "gateway.log"
+        )
+        self._wait_until_ready()
+
+    def _start_redis(self) -> None:
+        socket_path = self.settings.embedded_redis_socket
+        if socket_path.exists():
+            try:
+                if redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping():
+                    raise StartupError(
+                        f"osler is already running on {self.settings.data_dir} "
+                        "(stop it, or set OSLER_DATA_DIR to another folder)"
+                    )
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass
+        self.redis_server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
+
+    def _child_env(self, scheduler: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["OSLER_DATA_DIR"] = str(self.settings.data_dir)
+        env["OSLER_DASK_SCHEDULER"] = scheduler
+        if self.settings.redis_url:
+            env["OSLER_REDIS_URL"] = self.settings.redis_url
+        else:
+            env.pop("OSLER_REDIS_URL", None)
+        return env
+
+    def _spawn(self, args: list[str], env: dict[str, str], log_name: str) -> None:
+        log = (self.logs / log_name).open("ab")
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "api.cli", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise StartupError(
+                        f"a stack process exited early (code {process.returncode}); "
+                        f"see the logs in {self.logs}"
+                    )
+            try:
+                if requests.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise StartupError(f"the stack was not ready within {STARTUP_TIMEOUT_SECONDS} s")
+
+    def create_token(self, tenant: str = "default") -> str:
+        return TenantStore(connect(self.settings)).create_token(tenant)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes = []
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not received:
+        signal.pause()
+
+
+def demo_dir(settings: Settings) -> Path:
+    return settings.data_dir / "demo"

@@ -1,0 +1,122 @@
+"""``/v1/jobs``: submit, list, read, cancel jobs and download their artifacts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request, send_file
+
+from workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
+from workers.idempotency import body_fingerprint
+from workers.jobs import MAX_PAGE_SIZE, STATES
+from workers.redis_connection import REDIS_DOWN_ERRORS
+
+from .auth import current_tenant, require_tenant
+from .services import services
+from .validation import parse_job_request, resolve_inputs
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+bp.before_request(require_tenant)
+
+LIST_QUERY_FIELDS = {"state", "kind", "limit", "cursor"}
+
+
+def _job_response(job: Any, status: int) -> Response:
+    response = Response(json.dumps(job.public()), status=status, mimetype="application/json")
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return response
+
+
+@bp.post("")
+def submit_job() -> Response:
+    """Validate a job request and queue it (202), or return the job an Idempotency-Key made."""
+    body = request.get_json(silent=True)
+    kind, params = parse_job_request(body)
+    tenant = current_tenant()
+    svc = services()
+    key = request.headers.get("Idempotency-Key")
+    fingerprint = body_fingerprint(body)
+    if key is not None:
+        earlier = svc.idempotency.claim(tenant, key, fingerprint)
+        if earlier is not None:
+            return _job_response(svc.jobs.get(earlier, tenant), 200)
+    try:
+        job = _create_and_enqueue(kind, params, tenant)
+    except BaseException:
+        if key is not None:
+            try:
+                svc.idempotency.release(tenant, key)
+            except REDIS_DOWN_ERRORS:
+                pass
+        raise
+    if key is not None:
+        svc.idempotency.bind(tenant, key, fingerprint, job.id)
+    return _job_response(job, 202)
+
+
+def _create_and_enqueue(kind: Any, params: dict[str, Any], tenant: str) -> Any:
+    svc = services()
+    inputs = resolve_inputs(kind, params, tenant)
+    if kind.check_inputs is not None:
+        kind.check_inputs(params, inputs)
+    if len(svc.jobs.active_jobs(tenant)) >= svc.settings.max_active_jobs:
+        raise TooManyRequests(
+            f"at most {svc.settings.max_active_jobs} queued or running jobs per tenant"
+        )
+    job = svc.jobs.create(tenant, kind.name, params)
+    try:
+        svc.celery.send_task(kind.task_name, args=[job.id], queue=kind.queue, task_id=job.id)
+    except Exception as exc:
+        svc.jobs.delete(job)
+        raise ServiceUnavailable(f"could not queue the job: {type(exc).__name__}") from exc
+    return job
+
+
+@bp.get("")
+def list_jobs() -> dict[str, Any]:
+    """The caller's jobs, newest first: ``?state=&kind=&limit=&cursor=``."""
+    unknown = sorted(set(request.args) - LIST_QUERY_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    state = request.args.get("state") or None
+    if state is not None and state not in STATES:
+        raise BadRequest(f"state must be one of {', '.join(STATES)}")
+    try:
+        limit = int(request.args.get("limit", 20))
+    except ValueError:
+        raise BadRequest("limit must be an integer") from None
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    jobs, cursor = services().jobs.list(
+        current_tenant(),
+        state=state,
+        kind=request.args.get("kind") or None,
+        limit=limit,
+        cursor=request.args.get("cursor") or None,
+    )
+    return {"jobs": [job.public() for job in jobs], "next_cursor": cursor}
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> dict[str, Any]:
+    return services().jobs.get(job_id, current_tenant()).public()
+
+
+@bp.post("/<job_id>/cancel")
+def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
+    """Cancel a queued or running job (409 once it has finished)."""
+    return services().jobs.cancel(job_id, current_tenant()).public(), 202
+
+
+@bp.get("/<job_id>/artifacts/<name>")
+def download_artifact(job_id: str, name: str) -> Response:
+    svc = services()
+    job = svc.jobs.get(job_id, current_tenant())
+    entry = next((a for a in job.artifacts if a["name"] == name), None)
+    if entry is None:
+        raise NotFound(f"job {job_id} has no artifact {name!r}")
+    path = svc.layout.artifacts_dir(job.owner, job.id) / entry["name"]
+    if not path.is_file():
+        raise NotFound(f"artifact {name!r} of job {job_id} has expired")
+    return send_file(path, mimetype=entry["media_type"], as_attachment=True, download_name=name)

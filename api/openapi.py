@@ -1,0 +1,99 @@
+"""The OpenAPI 3.1 description of the gateway: every route, and every job kind's params schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.kinds import all_kinds
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _op(summary: str, ok: str, *, body: dict[str, Any] | None = None, auth: bool = True,
+        errors: tuple[int, ...] = (401, 404)) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": {ok: {"description": "OK"}}}
+    for status in errors:
+        operation["responses"][str(status)] = PROBLEM
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
+    if not auth:
+        operation["security"] = []
+    return operation
+
+
+def build_openapi() -> dict[str, Any]:
+    kinds = all_kinds()
+    job_request = {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"const": name},
+                    "params": {"$ref": f"#/components/schemas/params-{name}"},
+                },
+            }
+            for name in sorted(kinds)
+        ]
+    }
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}}}
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "osler", "version": "0.1.0",
+                 "description": "Submit medical-AI and genomics jobs; poll for results."},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": _op("Process alive", "200", auth=False, errors=())},
+            "/readyz": {"get": _op("Redis reachable and a worker seen", "200", auth=False,
+                                   errors=(503,))},
+            "/openapi.json": {"get": _op("This document", "200", auth=False, errors=())},
+            "/docs": {"get": _op("Browsable API documentation", "200", auth=False, errors=())},
+            "/v1/jobs": {
+                "post": _op("Submit a job (Idempotency-Key header supported)", "202",
+                            body=json_body, errors=(400, 401, 413, 422, 429, 503)),
+                "get": _op("List your jobs, newest first (state, kind, limit, cursor)", "200",
+                           errors=(400, 401)),
+            },
+            "/v1/jobs/{job_id}": {"get": _op("Read a job", "200")},
+            "/v1/jobs/{job_id}/cancel": {"post": _op("Cancel a job", "202",
+                                                     errors=(401, 404, 409))},
+            "/v1/jobs/{job_id}/artifacts/{name}": {"get": _op("Download an artifact", "200")},
+            "/v1/datasets": {
+                "post": _op("Upload a dataset", "201", body=upload, errors=(400, 401, 413)),
+                "get": _op("List your datasets", "200", errors=(401,)),
+            },
+            "/v1/datasets/{dataset_id}": {
+                "get": _op("Read a dataset's metadata", "200"),
+                "delete": _op("Delete a dataset", "204", errors=(401, 404, 409)),
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem",
+                    "content": {"application/problem+json": {"schema": {"type": "object"}}},
+                }
+            },
+            "schemas": {
+                "JobRequest": job_request,
+                **{
+                    f"params-{name}": {**kind.params_schema, "description": kind.summary}
+                    for name, kind in kinds.items()
+                },
+            },
+        },
+        "x-job-kinds": {
+            name: {"queue": kind.queue, "summary": kind.summary} for name, kind in kinds.items()
+        },
+    }

@@ -1,0 +1,314 @@
+"""The chunked symmetric product: an n x n matrix computed tile by tile, on and above the diagonal.
+
+A symmetric n x n result (a distance, kinship or relationship matrix) is split into square tiles
+of ``block_size`` rows. Only tiles (i, j) with i <= j are computed; each is written into its place
+and mirrored into (j, i). A tile is computed by a *tile function*
+
+    tile_fn(i0, i1, j0, j1, **tile_kwargs) -> ndarray of shape (i1 - i0, j1 - j0)
+
+which reads the rows it needs from files on disk by path (the keyword arguments are paths and
+scalars, never big arrays, so nothing large travels inside the Dask graph). The tile is written
+into every output file (memory-mapped ``.npy`` or raw ``.bin``) by the process that computed it,
+so the n x n result never crosses the network and memory stays bounded by the tile size.
+
+With ``client=None`` the tiles run in this process; with a ``distributed.Client`` they are
+submitted to the Dask workers, biggest first, a few at a time, and cancelled if the progress
+callback raises.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .progress import ProgressCallback, report
+
+TileFunction = Callable[..., np.ndarray]
+"""``tile_fn(i0, i1, j0, j1, **kwargs) -> (i1-i0, j1-j0) array``; diagonal tiles have i0 == j0."""
+
+MAX_BLOCK_ROWS = 4096
+"""Largest tile edge: a float64 tile of this size is 128 MiB, which bounds a worker's memory."""
+
+MIN_BLOCK_ROWS = 64
+"""Smallest tile edge chosen automatically (smaller tiles spend more time in overhead than work)."""
+
+CHUNK_ROWS_ELEMENTS = 1 << 25
+"""Genotypes per row block in the row-wise passes (rows = this // variants)."""
+
+INFLIGHT_PER_WORKER = 2
+"""Tiles submitted ahead per Dask worker: enough to keep it busy, few enough to cancel quickly."""
+
+
+@dataclass(frozen=True)
+class MatrixFile:
+    """An n x n on-disk matrix that tiles are written into.
+
+    Parameters
+    ----------
+    path : str
+        File path (on storage every Dask worker can reach).
+    n : int
+        Number of rows and columns.
+    dtype : str
+        Element type, e.g. ``"float32"`` or ``"float64"``.
+    npy : bool
+        True for a ``.npy`` file with a header; False for a raw little-endian matrix
+        (PLINK's ``.bin``).
+    """
+
+    path: str
+    n: int
+    dtype: str = "float32"
+    npy: bool = True
+
+    def create(self) -> None:
+        """Create the file at full size without writing its n x n elements (sparse on disk)."""
+        if self.npy:
+            mm = np.lib.format.open_memmap(
+                self.path, mode="w+", dtype=np.dtype(self.dtype), shape=(self.n, self.n)
+            )
+            del mm
+        else:
+            with open(self.path, "wb") as fh:
+                fh.truncate(self.n * self.n * np.dtype(self.dtype).itemsize)
+
+    def open(self, mode: str = "r+") -> np.memmap:
+        """Memory-map the matrix (``"r"`` to read, ``"r+"`` to write tiles)."""
+        if self.npy:
+            return np.load(self.path, mmap_mode=mode)
+        return np.memmap(
+            self.path, dtype=np.dtype(self.dtype).newbyteorder("<"), mode=mode,
+            shape=(self.n, self.n),
+        )
+
+
+def tile_grid(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
+    """The tiles ``(i0, i1, j0, j1)`` on and above the diagonal, biggest work first.
+
+    Diagonal tiles need only their upper triangle, so they count as half an off-diagonal tile.
+    """
+    if n < 1 or block_size < 1:
+        raise ValueError("n and block_size must be positive")
+    edges = list(range(0, n, block_size)) + [n]
+    tiles = [
+        (edges[a], edges[a + 1], edges[b], edges[b + 1])
+        for a in range(len(edges) - 1)
+        for b in range(a, len(edges) - 1)
+    ]
+    tiles.sort(key=lambda t: -tile_work(t))
+    return tiles
+
+
+def tile_work(tile: tuple[int, int, int, int]) -> float:
+    """Pairs a tile computes: a diagonal tile computes only its upper triangle."""
+    i0, i1, j0, j1 = tile
+    if i0 == j0:
+        r = i1 - i0
+        return r * (r + 1) / 2
+    return float((i1 - i0) * (j1 - j0))
+
+
+def choose_block_size(n: int, n_workers: int = 1, max_rows: int = MAX_BLOCK_ROWS) -> int:
+    """A tile edge that balances ``n_workers`` single-threaded workers.
+
+    With k row blocks there are k(k+1)/2 tiles worth k^2/2 off-diagonal tiles of work; an even k
+    splits evenly between two workers (k = 2: one off-diagonal tile against two diagonal halves).
+    We take the smallest even k (or 1 for one worker) that keeps tiles under ``max_rows``.
+    """
+    if n_workers <= 1:
+        k = 1
+    else:
+        # Enough tiles that dynamic scheduling balances the workers: k^2/2 >= n_workers units.
+        k = max(2, math.ceil(math.sqrt(2 * n_workers)))
+        k += k % 2
+    k = max(k, math.ceil(n / max_rows))
+    size = math.ceil(n / k)
+    return max(min(n, MIN_BLOCK_ROWS), min(size, max_rows))
+
+
+def compute_tile(
+    tile_fn: TileFunction,
+    tile: tuple[int, int, int, int],
+    outputs: Sequence[MatrixFile],
+    tile_kwargs: dict[str, Any],
+) -> float:
+    """Compute one tile, write it and its mirror into every output; return the seconds it took.
+
+    This is what runs on a Dask worker: it opens the output files itself and closes them again,
+    so the memory-mapped pages it touched are not kept in the worker's resident set.
+    """
+    start = time.perf_counter()
+    i0, i1, j0, j1 = tile
+    values = tile_fn(i0, i1, j0, j1, **tile_kwargs)
+    if values.shape != (i1 - i0, j1 - j0):
+        raise ValueError(f"tile function returned shape {values.shape} for tile {tile}")
+    for out in outputs:
+        mm = out.open("r+")
+        try:
+            block = values.astype(mm.dtype, copy=False)
+            if i0 == j0:
+                # Diagonal tile: only the upper triangle is meaningful; mirror it.
+                upper = np.triu(block)
+                block = upper + np.triu(block, 1).T
+            mm[i0:i1, j0:j1] = block
+            if i0 != j0:
+                mm[j0:j1, i0:i1] = block.T
+            mm.flush()
+        finally:
+            del mm
+    return time.perf_counter() - start
+
+
+def symmetric_blockwise(
+    tile_fn: TileFunction,
+    n: int,
+    outputs: Sequence[MatrixFile],
+    *,
+    tile_kwargs: dict[str, Any] | None = None,
+    block_size: int | None = None,
+    client: Any = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Fill the symmetric n x n ``outputs`` tile by tile (i <= j only, mirrored).
+
+    Parameters
+    ----------
+    tile_fn : callable
+        ``tile_fn(i0, i1, j0, j1, **tile_kwargs)`` returns the (i1-i0, j1-j0) tile. For a diagonal
+        tile (i0 == j0) only the upper triangle (including the diagonal) is used. It must be
+        importable by the Dask workers (a module-level function).
+    n : int
+        Number of rows (samples).
+    outputs : sequence of MatrixFile
+        Created beforehand (``MatrixFile.create``); every tile is written into each of them.
+    tile_kwargs : dict, optional
+        Small picklable arguments for ``tile_fn`` (file paths, scalars).
+    block_size : int, optional
+        Tile edge in rows; default from :func:`choose_block_size` for the cluster's worker count.
+    client : distributed.Client, optional
+        Run tiles on its workers; None runs them here, one after another.
+    progress : callable, optional
+        ``progress(fraction, message)`` after each tile; if it raises, outstanding tiles are
+        cancelled and the exception propagates.
+
+    Returns
+    -------
+    dict
+        ``{"n_tiles", "block_size", "tile_seconds"}`` (seconds summed over tiles).
+
+    Examples
+    --------
+    >>> out = MatrixFile("/tmp/gram.npy", n=5); out.create()            # doctest: +SKIP
+    >>> symmetric_blockwise(gram_tile, 5, [out],
+    ...                     tile_kwargs={"path": "/tmp/a.npy"})   # doctest: +SKIP
+    """
+    kwargs = dict(tile_kwargs or {})
+    n_workers = _worker_count(client)
+    size = int(block_size) if block_size else choose_block_size(n, n_workers)
+    tiles = tile_grid(n, size)
+    total = sum(tile_work(t) for t in tiles)
+    report(progress, 0.0, f"0/{len(tiles)} tiles")
+    if client is None:
+        seconds = 0.0
+        done = 0.0
+        for k, tile in enumerate(tiles, 1):
+            seconds += compute_tile(tile_fn, tile, outputs, kwargs)
+            done += tile_work(tile)
+            report(progress, done / total, f"{k}/{len(tiles)} tiles")
+    else:
+        seconds = _run_on_dask(client, tile_fn, tiles, outputs, kwargs, n_workers, total, progress)
+    return {"n_tiles": len(tiles), "block_size": size, "tile_seconds": round(seconds, 3)}
+
+
+def run_row_blocks(
+    fn: Callable[..., Any],
+    n: int,
+    *,
+    rows: int,
+    fn_kwargs: dict[str, Any] | None = None,
+    client: Any = None,
+) -> list[Any]:
+    """Run ``fn(r0, r1, **fn_kwargs)`` over row blocks of ``rows`` rows; results in row order.
+
+    The row-wise passes before a symmetric product (per-variant counts, bit packing) use this so
+    that they too read and write by path and run on the Dask workers when there is a client.
+    """
+    kwargs = dict(fn_kwargs or {})
+    bounds = [(r0, min(n, r0 + rows)) for r0 in range(0, n, max(1, rows))]
+    if client is None:
+        return [fn(r0, r1, **kwargs) for r0, r1 in bounds]
+    token = uuid.uuid4().hex[:12]
+    name = getattr(fn, "__name__", "rows")
+    futures = [
+        client.submit(fn, r0, r1, **kwargs, key=f"{name}-{token}-{k}", pure=False)
+        for k, (r0, r1) in enumerate(bounds)
+    ]
+    try:
+        return client.gather(futures)
+    finally:
+        client.cancel(futures, force=True)
+
+
+def _worker_count(client: Any) -> int:
+    if client is None:
+        return 1
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:  # a client that cannot answer still gets a sensible tiling
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_on_dask(
+    client: Any,
+    tile_fn: TileFunction,
+    tiles: list[tuple[int, int, int, int]],
+    outputs: Sequence[MatrixFile],
+    kwargs: dict[str, Any],
+    n_workers: int,
+    total: float,
+    progress: ProgressCallback | None,
+) -> float:
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:12]
+    name = getattr(tile_fn, "__name__", "tile")
+    window = max(2, INFLIGHT_PER_WORKER * n_workers)
+    pending = list(enumerate(tiles))[::-1]  # pop() takes the biggest tiles first
+    submitted: dict[Any, tuple[int, int, int, int]] = {}
+
+    def submit_next(queue: Any) -> None:
+        k, tile = pending.pop()
+        fut = client.submit(
+            compute_tile, tile_fn, tile, outputs, kwargs,
+            key=f"{name}-{token}-{k}", pure=False, priority=len(tiles) - k,
+        )
+        submitted[fut] = tile
+        if queue is not None:
+            queue.add(fut)
+
+    seconds = 0.0
+    done = 0.0
+    count = 0
+    try:
+        for _ in range(min(window, len(pending))):
+            submit_next(None)
+        queue = as_completed(list(submitted))
+        for fut in queue:
+            seconds += fut.result()
+            tile = submitted.pop(fut)
+            done += tile_work(tile)
+            count += 1
+            if pending:
+                submit_next(queue)
+            report(progress, done / total, f"{count}/{len(tiles)} tiles")
+    finally:
+        if submitted:
+            client.cancel(list(submitted), force=True)
+    return seconds

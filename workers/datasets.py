@@ -1,0 +1,100 @@
+"""Uploaded datasets: metadata in Redis, the file under the tenant's datasets folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import redis
+from werkzeug.utils import secure_filename
+
+from .clock import utc_now
+from .errors import BadRequest, Conflict, NotFound
+from .layout import DataLayout
+
+
+def _dataset_key(dataset_id: str) -> str:
+    return f"osler:dataset:{dataset_id}"
+
+
+def _tenant_datasets_key(owner: str) -> str:
+    return f"osler:datasets:{owner}"
+
+
+@dataclass
+class Dataset:
+    id: str
+    name: str
+    size: int
+    sha256: str
+    created_at: str
+    owner: str
+    filename: str
+
+    def public(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if k not in ("owner", "filename")}
+
+
+def safe_file_name(name: str) -> str:
+    """A file name safe to store, keeping multi-part suffixes such as ``.vcf.gz``."""
+    cleaned = secure_filename(name or "")
+    if not cleaned:
+        raise BadRequest("the uploaded file needs a file name (it tells the format)")
+    return cleaned
+
+
+class DatasetStore:
+    def __init__(self, client: redis.Redis, layout: DataLayout) -> None:
+        self.redis = client
+        self.layout = layout
+
+    def add(self, owner: str, name: str, staged: Path, size: int, sha256: str) -> Dataset:
+        """Move a fully received upload into place and record it."""
+        dataset_id = str(uuid.uuid4())
+        filename = safe_file_name(name)
+        folder = self.layout.dataset_dir(owner, dataset_id)
+        folder.mkdir(parents=True)
+        staged.replace(folder / filename)
+        dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(_dataset_key(dataset_id), json.dumps(asdict(dataset)))
+        pipe.zadd(_tenant_datasets_key(owner), {dataset_id: time.time()})
+        pipe.execute()
+        return dataset
+
+    def get(self, dataset_id: str, owner: str) -> Dataset:
+        """The caller's dataset; another tenant's dataset is as unknown as a missing one."""
+        try:
+            uuid.UUID(dataset_id)
+        except (ValueError, TypeError, AttributeError):
+            raise NotFound(f"no dataset with id {dataset_id!r}") from None
+        raw = self.redis.get(_dataset_key(dataset_id))
+        dataset = Dataset(**json.loads(raw)) if raw else None
+        if dataset is None or dataset.owner != owner:
+            raise NotFound(f"no dataset with id {dataset_id!r}")
+        return dataset
+
+    def path(self, dataset: Dataset) -> Path:
+        return self.layout.dataset_dir(dataset.owner, dataset.id) / dataset.filename
+
+    def list(self, owner: str) -> list[Dataset]:
+        ids = self.redis.zrevrange(_tenant_datasets_key(owner), 0, -1)
+        return [self.get(dataset_id, owner) for dataset_id in ids]
+
+    def delete(self, dataset_id: str, owner: str, in_use_by: list[str]) -> None:
+        """Delete a dataset unless a queued or running job (``in_use_by``) needs it."""
+        dataset = self.get(dataset_id, owner)
+        if in_use_by:
+            raise Conflict(
+                f"dataset {dataset_id} is used by active job(s) {', '.join(in_use_by)}",
+                jobs=in_use_by,
+            )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(_dataset_key(dataset_id))
+        pipe.zrem(_tenant_datasets_key(owner), dataset_id)
+        pipe.execute()
+        shutil.rmtree(self.layout.dataset_dir(owner, dataset.id), ignore_errors=True)

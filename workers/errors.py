@@ -1,0 +1,99 @@
+"""The service's error tree. Every error knows its HTTP status and problem title.
+
+::
+
+    OslerError (500)
+    ├── BadRequest (400)
+    ├── Unauthorized (401)
+    ├── NotFound (404)
+    │   └── UnknownWord (404)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    ├── InvalidParams (422)
+    ├── TooManyRequests (429)
+    ├── ServiceUnavailable (503)
+    └── JobError (job failures; never an HTTP response)
+        ├── JobCancelled
+        └── TooManyAttempts
+"""
+
+from __future__ import annotations
+
+
+class OslerError(Exception):
+    """Root of every error osler raises on purpose."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_problem(self) -> dict[str, object]:
+        """The RFC 9457 problem document for this error."""
+        slug = self.title.lower().replace(" ", "-")
+        return {
+            "type": f"https://osler.dev/problems/{slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+class BadRequest(OslerError):
+    status = 400
+    title = "Bad request"
+
+
+class Unauthorized(OslerError):
+    status = 401
+    title = "Unauthorized"
+
+
+class NotFound(OslerError):
+    status = 404
+    title = "Not found"
+
+
+class UnknownWord(NotFound):
+    title = "Unknown word"
+
+
+class Conflict(OslerError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(OslerError):
+    status = 413
+    title = "Payload too large"
+
+
+class InvalidParams(OslerError):
+    status = 422
+    title = "Invalid parameters"
+
+
+class TooManyRequests(OslerError):
+    status = 429
+    title = "Too many requests"
+
+
+class ServiceUnavailable(OslerError):
+    status = 503
+    title = "Service unavailable"
+
+
+class JobError(OslerError):
+    """A job could not finish; recorded in the job's ``error``, never sent as a response."""
+
+
+class JobCancelled(JobError):
+    title = "Job cancelled"
+
+
+class TooManyAttempts(JobError):
+    title = "Too many attempts"

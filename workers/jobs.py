@@ -1,0 +1,337 @@
+"""The job record and its store in Redis.
+
+A record is one JSON string under ``osler:job:<id>``; each tenant has a sorted set of its job ids
+(newest first by creation time) and a set of its active (queued or running) jobs. Every state
+change goes through :meth:`JobStore._transition`, an optimistic WATCH/MULTI update, so a cancel
+from the gateway and a progress report from a worker can never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+from .clock import parse_utc, utc_now
+from .errors import BadRequest, Conflict, JobCancelled, NotFound
+
+log = logging.getLogger("osler.jobs")
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+MAX_PAGE_SIZE = 100
+"""Most jobs returned by one list call."""
+
+
+def _job_key(job_id: str) -> str:
+    return f"osler:job:{job_id}"
+
+
+def _tenant_jobs_key(owner: str) -> str:
+    return f"osler:jobs:{owner}"
+
+
+def _tenant_active_key(owner: str) -> str:
+    return f"osler:active:{owner}"
+
+
+def is_job_id(value: str) -> bool:
+    """True for a canonical UUID4 string (anything else cannot name a job)."""
+    try:
+        return str(uuid.UUID(value, version=4)) == value
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+@dataclass
+class Job:
+    """One job. ``owner`` is stored but never shown to clients."""
+
+    id: str
+    kind: str
+    owner: str
+    params: dict[str, Any]
+    state: str = QUEUED
+    progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": ""})
+    created_at: str = field(default_factory=utc_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempts: int = 0
+    error: dict[str, str] | None = None
+    result: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def public(self) -> dict[str, Any]:
+        """The JSON clients see: every field except the owner."""
+        data = asdict(self)
+        del data["owner"]
+        return data
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> Job:
+        return cls(**json.loads(raw))
+
+
+def _duration_seconds(job: Job) -> float | None:
+    if job.finished_at and job.started_at:
+        return round(
+            (parse_utc(job.finished_at) - parse_utc(job.started_at)).total_seconds(), 3
+        )
+    return None
+
+
+def _encode_cursor(score: float, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}|{job_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        score, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return float(score), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor is not one this service issued") from exc
+
+
+class JobStore:
+    """Job records in Redis, with a time to live."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.redis = client
+        self.ttl_seconds = ttl_seconds
+
+    # --- creating and reading -------------------------------------------------------------
+
+    def create(self, owner: str, kind: str, params: dict[str, Any]) -> Job:
+        """Store a new queued job and return it."""
+        job = Job(id=str(uuid.uuid4()), kind=kind, owner=owner, params=params)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(_job_key(job.id), job.encode(), ex=self.ttl_seconds)
+        pipe.zadd(_tenant_jobs_key(owner), {job.id: time.time()})
+        pipe.expire(_tenant_jobs_key(owner), self.ttl_seconds)
+        pipe.sadd(_tenant_active_key(owner), job.id)
+        pipe.execute()
+        self._log(job)
+        return job
+
+    def delete(self, job: Job) -> None:
+        """Forget a job that never reached a worker (its message could not be sent)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(_job_key(job.id))
+        pipe.zrem(_tenant_jobs_key(job.owner), job.id)
+        pipe.srem(_tenant_active_key(job.owner), job.id)
+        pipe.execute()
+
+    def load(self, job_id: str) -> Job | None:
+        """The job with this id, or None (workers use it; no owner check)."""
+        if not is_job_id(job_id):
+            return None
+        raw = self.redis.get(_job_key(job_id))
+        return Job.decode(raw) if raw else None
+
+    def get(self, job_id: str, owner: str) -> Job:
+        """The caller's job; another tenant's job is as unknown as a missing one."""
+        job = self.load(job_id)
+        if job is None or job.owner != owner:
+            raise NotFound(f"no job with id {job_id!r}")
+        return job
+
+    def active_jobs(self, owner: str) -> list[Job]:
+        """The owner's queued and running jobs."""
+        jobs = []
+        for job_id in self.redis.smembers(_tenant_active_key(owner)):
+            job = self.load(job_id)
+            if job is None or job.finished:
+                self.redis.srem(_tenant_active_key(owner), job_id)
+            else:
+                jobs.append(job)
+        return jobs
+
+    def list(
+        self,
+        owner: str,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Job], str | None]:
+        """A page of the owner's jobs, newest first, and the cursor of the next page (or None)."""
+        key = _tenant_jobs_key(owner)
+        max_score: float | str = "+inf"
+        after_id: str | None = None
+        if cursor:
+            max_score, after_id = _decode_cursor(cursor)
+        page: list[Job] = []
+        last: tuple[float, str] | None = None
+        batch = max(limit * 2, 50)
+        offset = 0
+        while True:
+            rows = self.redis.zrevrangebyscore(
+                key, max_score, "-inf", start=offset, num=batch, withscores=True
+            )
+            if not rows:
+                return page, None
+            offset += len(rows)
+            for job_id, score in rows:
+                if after_id is not None:
+                    # Skip up to and including the cursor's job (ties share a score).
+                    if job_id == after_id:
+                        after_id = None
+                    continue
+                job = self.load(job_id)
+                if job is None:
+                    self.redis.zrem(key, job_id)
+                    offset -= 1
+                    continue
+                last = (score, job_id)
+                if (state and job.state != state) or (kind and job.kind != kind):
+                    continue
+                page.append(job)
+                if len(page) == limit:
+                    return page, _encode_cursor(*last)
+
+    # --- state changes --------------------------------------------------------------------
+
+    def _transition(self, job_id: str, change: Callable[[Job], bool]) -> Job | None:
+        """Apply ``change`` atomically; it returns False to leave the record as it is."""
+        key = _job_key(job_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        return None
+                    job = Job.decode(raw)
+                    before = job.state
+                    if not change(job):
+                        pipe.unwatch()
+                        return job
+                    pipe.multi()
+                    pipe.set(key, job.encode(), keepttl=True)
+                    if job.finished:
+                        pipe.srem(_tenant_active_key(job.owner), job.id)
+                    pipe.execute()
+                    if job.state != before:
+                        self._log(job)
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def mark_running(self, job_id: str, max_attempts: int) -> tuple[Job | None, bool]:
+        """Start an attempt. Returns (job, should_run); a finished job is never run again."""
+        outcome = {"run": False}
+
+        def change(job: Job) -> bool:
+            if job.finished:
+                return False
+            job.attempts += 1
+            if job.attempts > max_attempts:
+                job.state = FAILED
+                job.finished_at = utc_now()
+                job.error = {
+                    "type": "TooManyAttempts",
+                    "message": f"the job's worker stopped {max_attempts} times; giving up",
+                }
+                return True
+            job.state = RUNNING
+            job.started_at = utc_now()
+            job.error = None
+            outcome["run"] = True
+            return True
+
+        job = self._transition(job_id, change)
+        return job, outcome["run"]
+
+    def report_progress(self, job_id: str, fraction: float, message: str) -> None:
+        """Record progress; raises :class:`JobCancelled` once the job was cancelled."""
+
+        def change(job: Job) -> bool:
+            if job.state != RUNNING:
+                return False
+            job.progress = {"fraction": round(float(fraction), 4), "message": message[:200]}
+            return True
+
+        job = self._transition(job_id, change)
+        if job is None or job.state == CANCELLED:
+            raise JobCancelled("the job was cancelled")
+
+    def mark_succeeded(
+        self, job_id: str, result: dict[str, Any], artifacts: list[dict[str, Any]]
+    ) -> Job | None:
+        def change(job: Job) -> bool:
+            if job.state != RUNNING:
+                return False
+            job.state = SUCCEEDED
+            job.finished_at = utc_now()
+            job.progress = {"fraction": 1.0, "message": "done"}
+            job.result = result
+            job.artifacts = artifacts
+            return True
+
+        return self._transition(job_id, change)
+
+    def mark_failed(self, job_id: str, error_type: str, message: str) -> Job | None:
+        def change(job: Job) -> bool:
+            if job.finished:
+                return False
+            job.state = FAILED
+            job.finished_at = utc_now()
+            job.error = {"type": error_type, "message": message[:2000]}
+            return True
+
+        return self._transition(job_id, change)
+
+    def cancel(self, job_id: str, owner: str) -> Job:
+        """Cancel the caller's queued or running job; a finished job is a 409."""
+        self.get(job_id, owner)
+
+        def change(job: Job) -> bool:
+            if job.finished:
+                raise Conflict(f"job {job_id} is already {job.state}")
+            job.state = CANCELLED
+            job.finished_at = utc_now()
+            return True
+
+        job = self._transition(job_id, change)
+        if job is None:
+            raise NotFound(f"no job with id {job_id!r}")
+        return job
+
+    def _log(self, job: Job) -> None:
+        log.info(
+            json.dumps(
+                {
+                    "event": "job_state",
+                    "job_id": job.id,
+                    "tenant": job.owner,
+                    "kind": job.kind,
+                    "state": job.state,
+                    "attempts": job.attempts,
+                    "duration_s": _duration_seconds(job),
+                }
+            )
+        )

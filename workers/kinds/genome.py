@@ -1,0 +1,51 @@
+"""The genome-distance kind: distance / relationship matrices between samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import COMPUTE, JobKind, register
+
+GENOME_METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
+
+
+def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path]) -> None:
+    from kernels.genome_distance import inspect_genotypes
+
+    inspect_genotypes(inputs["dataset"])
+
+
+GENOME_DISTANCE = register(
+    JobKind(
+        name="genome-distance",
+        summary="Distance or relationship matrix between samples of a genotype matrix "
+        "(PLINK --distance / --make-rel / --make-king definitions).",
+        queue=COMPUTE,
+        task_name="osler.genome_distance",
+        params_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["dataset"],
+            "properties": {
+                "dataset": {
+                    "type": "string",
+                    "description": "id of a genotype dataset: .npy (samples x variants, "
+                    "0/1/2, -1 missing), PLINK .bed/.bim/.fam in a .zip or .tar.gz, or VCF",
+                },
+                "metric": {"enum": list(GENOME_METRICS), "default": "dot"},
+                "block_size": {
+                    "type": "integer",
+                    "minimum": 8,
+                    "maximum": 100000,
+                    "description": "samples per block (default: chosen from n)",
+                },
+                "maf": {"type": "number", "minimum": 0, "maximum": 0.5},
+                "geno": {"type": "number", "minimum": 0, "maximum": 1},
+                "plots": {"type": "boolean", "default": True},
+            },
+        },
+        time_limit=6 * 3600,
+        check_inputs=_check_genotypes,
+    )
+)

@@ -1,0 +1,149 @@
+"""The model registry: every successful training job registers a model version with its lineage.
+
+A model's files are copied out of the training job's artifacts into the tenant's ``models``
+folder, so a model outlives its job's TTL. Models are only ever files osler wrote itself; there is
+no route to upload one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from .clock import utc_now
+from .errors import InvalidParams, NotFound
+from .layout import DataLayout
+
+INFERENCE_TASK = "osler.model_inference"
+"""The task name the gateway sends synchronous inference requests to (queue ``predict``)."""
+
+MAX_INFERENCE_ITEMS = 64
+"""Most images, arrays, texts or words in one synchronous request."""
+
+
+def _model_key(model_id: str) -> str:
+    return f"osler:model:{model_id}"
+
+
+def _tenant_models_key(owner: str) -> str:
+    return f"osler:models:{owner}"
+
+
+@dataclass
+class Model:
+    id: str
+    kind: str
+    """What the model does: ``image-classifier``, ``word2vec``, ``sequence-classifier``, ..."""
+    version: int
+    framework: str
+    file: str
+    input_shape: list[int] | None
+    class_names: list[str] | None
+    params: dict[str, Any]
+    training_job_id: str
+    dataset_sha256: str | None
+    metrics: dict[str, Any]
+    created_at: str
+    owner: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["owner"]
+        return data
+
+
+class ModelStore:
+    def __init__(self, client: redis.Redis, layout: DataLayout) -> None:
+        self.redis = client
+        self.layout = layout
+
+    def folder(self, owner: str, model_id: str) -> Path:
+        return self.layout.tenant_dir(owner) / "models" / model_id
+
+    def register(
+        self,
+        owner: str,
+        kind: str,
+        description: dict[str, Any],
+        source_dir: Path,
+        *,
+        training_job_id: str,
+        params: dict[str, Any],
+        dataset_sha256: str | None,
+    ) -> Model:
+        """Copy a training job's outputs into the registry and record a new version."""
+        model_id = str(uuid.uuid4())
+        target = self.folder(owner, model_id)
+        shutil.copytree(source_dir, target)
+        version = int(self.redis.hincrby(f"osler:model-versions:{owner}", kind, 1))
+        known = {"framework", "file", "input_shape", "class_names", "metrics"}
+        model = Model(
+            id=model_id,
+            kind=kind,
+            version=version,
+            framework=str(description.get("framework", "")),
+            file=str(description.get("file", "")),
+            input_shape=description.get("input_shape"),
+            class_names=description.get("class_names"),
+            params=params,
+            training_job_id=training_job_id,
+            dataset_sha256=dataset_sha256,
+            metrics=description.get("metrics") or {},
+            created_at=utc_now(),
+            owner=owner,
+            details={k: v for k, v in description.items() if k not in known},
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(_model_key(model_id), json.dumps(asdict(model)))
+        pipe.zadd(_tenant_models_key(owner), {model_id: time.time()})
+        pipe.execute()
+        return model
+
+    def get(self, model_id: str, owner: str) -> Model:
+        """The caller's model; another tenant's model is as unknown as a missing one."""
+        try:
+            uuid.UUID(model_id)
+        except (ValueError, TypeError, AttributeError):
+            raise NotFound(f"no model with id {model_id!r}") from None
+        raw = self.redis.get(_model_key(model_id))
+        model = Model(**json.loads(raw)) if raw else None
+        if model is None or model.owner != owner:
+            raise NotFound(f"no model with id {model_id!r}")
+        return model
+
+    def resolve(self, param: str, model_id: Any, owner: str, kinds: tuple[str, ...]) -> Model:
+        """A model named in job params: 422 when it is not the caller's or not of ``kinds``."""
+        try:
+            model = self.get(str(model_id), owner)
+        except NotFound:
+            raise InvalidParams(f"params.{param}: no model with id {model_id!r}") from None
+        if model.kind not in kinds:
+            raise InvalidParams(
+                f"params.{param}: model {model_id} is a {model.kind}; "
+                f"this job needs one of {', '.join(kinds)}"
+            )
+        return model
+
+    def list(self, owner: str) -> list[Model]:
+        ids = self.redis.zrevrange(_tenant_models_key(owner), 0, -1)
+        return [self.get(model_id, owner) for model_id in ids]
+
+    def delete(self, model_id: str, owner: str) -> None:
+        self.get(model_id, owner)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(_model_key(model_id))
+        pipe.zrem(_tenant_models_key(owner), model_id)
+        pipe.execute()
+        shutil.rmtree(self.folder(owner, model_id), ignore_errors=True)
+
+    def path(self, model: Model) -> Path:
+        """The model's folder (its main file is ``model.file`` inside it)."""
+        return self.folder(model.owner, model.id)

