@@ -59,7 +59,7 @@ def _create_and_enqueue(kind: Any, params: dict[str, Any], tenant: str) -> Any:
     svc = services()
     inputs = resolve_inputs(kind, params, tenant)
     if kind.check_inputs is not None:
-        kind.check_inputs(params, inputs)
+        kind.check_inputs(params, inputs, svc.settings)
     if len(svc.jobs.active_jobs(tenant)) >= svc.settings.max_active_jobs:
         raise TooManyRequests(
             f"at most {svc.settings.max_active_jobs} queued or running jobs per tenant"

@@ -131,6 +131,7 @@ def settings(
         dask_scheduler=dask_cluster.scheduler_address,
         max_upload_bytes=8 * 1024 * 1024,
         max_attempts=3,
+        max_all_pairs_bytes=1_000_000,
     )
 
 

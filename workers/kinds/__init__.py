@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..settings import Settings
+
 COMPUTE, TRAIN, PREDICT = "compute", "train", "predict"
 QUEUES = (COMPUTE, TRAIN, PREDICT)
 """Matrix work, model training and short inference never wait behind each other."""
 
-InputCheck = Callable[[dict[str, Any], dict[str, Path]], None]
-"""A cheap submit-time look at the inputs: (params, {param name: dataset path}) -> None.
+InputCheck = Callable[[dict[str, Any], dict[str, Path], Settings], None]
+"""A cheap submit-time look at the inputs: (params, {param name: dataset path}, settings) -> None.
 
 It raises ``kernels.errors.InputError`` (answered with 422) for inputs the job cannot use.
 """
@@ -43,7 +45,7 @@ class JobKind:
 
 
 _REGISTRY: dict[str, JobKind] = {}
-_FAMILIES = ("workers.kinds.genome",)
+_FAMILIES = ("workers.kinds.genome", "workers.kinds.molecules")
 
 
 def register(kind: JobKind) -> JobKind:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..settings import Settings
 from . import COMPUTE, JobKind, register
 
 GENOME_METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
 
 
-def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path]) -> None:
+def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
     from kernels.genome_distance import inspect_genotypes
 
     inspect_genotypes(inputs["dataset"])

@@ -3,4 +3,5 @@
 from . import (
     genome,  # noqa: F401
     inference,  # noqa: F401
+    molecules,  # noqa: F401
 )

@@ -1,0 +1,460 @@
+"""RDKit fingerprints packed into ``uint64`` words, computed once per dataset and cached on disk.
+
+A cache entry is a folder ``<cache_dir>/<sha256>-<params hash>/`` holding
+
+- ``fingerprints.npy`` — packed fingerprints of the valid molecules, in file order;
+- ``molecules.csv`` — ``number,id,smiles`` of each row of ``fingerprints.npy``;
+- ``invalid.csv`` — ``number,id,reason`` of the records that gave no molecule;
+- ``meta.json`` — the parameters, counts and ``n_bits``.
+
+The folder is built under a temporary name and renamed into place, so a reader never sees half an
+entry and two workers computing the same entry at once both end with a complete one.
+Large files are fingerprinted in shards over Dask: the driver writes each shard's structures to a
+small text file and the task reads it by path (no large data inside the task graph).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from kernels.errors import InputError
+from kernels.molecules import (
+    DEFAULT_ID_COLUMN,
+    InvalidRecord,
+    detect_format,
+    read_fingerprint_array,
+    read_molecules,
+)
+
+FINGERPRINTS: tuple[str, ...] = ("morgan", "feature-morgan", "maccs", "rdkit")
+"""Fingerprint kinds: Morgan (ECFP-like), Morgan on pharmacophoric features (FCFP-like), the
+166 MACCS keys (167 bits, bit 0 unused), RDKit's topological (path) fingerprint."""
+
+MACCS_BITS = 167
+"""Width of RDKit's MACCS keys fingerprint."""
+
+SHARD_SIZE = 20_000
+"""Molecules per Dask fingerprinting task (about a second or two of RDKit work)."""
+
+DASK_MIN_MOLECULES = 2 * SHARD_SIZE
+"""Files smaller than this are fingerprinted in-process even when a Dask client is given."""
+
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FingerprintSpec:
+    """What fingerprint to compute.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`FINGERPRINTS`.
+    radius : int
+        Morgan radius (ignored by ``maccs`` and ``rdkit``).
+    fp_size : int
+        Number of bits (ignored by ``maccs``, which always has 167).
+    """
+
+    kind: str = "morgan"
+    radius: int = 2
+    fp_size: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.kind not in FINGERPRINTS:
+            raise InputError(f"unknown fingerprint {self.kind!r}; expected one of "
+                             f"{', '.join(FINGERPRINTS)}")
+        if not 0 <= self.radius <= 10:
+            raise InputError(f"radius must be between 0 and 10, got {self.radius}")
+        if not 8 <= self.fp_size <= 65536:
+            raise InputError(f"fp_size must be between 8 and 65536, got {self.fp_size}")
+
+    @property
+    def n_bits(self) -> int:
+        """Fingerprint length in bits."""
+        return MACCS_BITS if self.kind == "maccs" else self.fp_size
+
+    @property
+    def words(self) -> int:
+        """``uint64`` words per packed fingerprint."""
+        return (self.n_bits + 63) // 64
+
+    def as_dict(self) -> dict:
+        """The parameters that change the bits (radius only for Morgan kinds)."""
+        out: dict = {"fingerprint": self.kind, "n_bits": self.n_bits}
+        if self.kind in ("morgan", "feature-morgan"):
+            out["radius"] = self.radius
+        return out
+
+
+@dataclass
+class FingerprintSet:
+    """Packed fingerprints of the valid molecules of one file, plus where each came from.
+
+    Attributes
+    ----------
+    fps_path : Path
+        ``.npy`` of uint64, shape (n, words); open it with ``np.load(mmap_mode="r")``.
+    n_bits : int
+    ids, smiles : list of str
+        Per row of the array (``smiles`` empty strings for precomputed fingerprints).
+    numbers : ndarray of int64
+        1-based line or record number of each row in the source file.
+    unit : str
+        ``"line"`` or ``"record"``.
+    invalid : list of InvalidRecord
+    from_cache : bool
+        True when the entry existed before this call.
+    params : dict or None
+        The fingerprint parameters (None for precomputed fingerprints).
+    """
+
+    fps_path: Path
+    n_bits: int
+    ids: list[str]
+    smiles: list[str]
+    numbers: np.ndarray
+    unit: str
+    invalid: list[InvalidRecord]
+    from_cache: bool = False
+    params: dict | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, mmap: bool = True) -> np.ndarray:
+        """The packed fingerprints (memory-mapped by default)."""
+        return np.load(self.fps_path, mmap_mode="r" if mmap else None)
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack a 0/1 matrix (n, n_bits) into uint64 words (n, ceil(n_bits / 64)).
+
+    Bit ``b`` goes to bit ``b % 64`` of word ``b // 64``.
+
+    Examples
+    --------
+    >>> pack_bits(np.array([[1, 0, 1]])).tolist()
+    [[5]]
+    """
+    bits = np.asarray(bits)
+    n, n_bits = bits.shape
+    words = (n_bits + 63) // 64
+    padded = np.zeros((n, words * 64), np.uint8)
+    padded[:, :n_bits] = bits != 0
+    packed = np.packbits(padded, axis=1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
+
+
+def unpack_bits(packed: np.ndarray, n_bits: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: a uint8 0/1 matrix (n, n_bits)."""
+    raw = np.ascontiguousarray(packed, dtype="<u8").view(np.uint8)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_bits]
+
+
+@cache
+def _generator(kind: str, radius: int, fp_size: int):
+    from rdkit.Chem import rdFingerprintGenerator as gen
+
+    if kind == "morgan":
+        return gen.GetMorganGenerator(radius=radius, fpSize=fp_size)
+    if kind == "feature-morgan":
+        return gen.GetMorganGenerator(radius=radius, fpSize=fp_size,
+                                      atomInvariantsGenerator=gen.GetMorganFeatureAtomInvGen())
+    if kind == "rdkit":
+        return gen.GetRDKitFPGenerator(fpSize=fp_size)
+    return None
+
+
+def rdkit_fingerprint(mol, spec: FingerprintSpec):
+    """The RDKit ``ExplicitBitVect`` of ``mol`` for ``spec`` (the reference the packing follows)."""
+    if spec.kind == "maccs":
+        from rdkit.Chem import MACCSkeys
+
+        return MACCSkeys.GenMACCSKeys(mol)
+    return _generator(spec.kind, spec.radius, spec.fp_size).GetFingerprint(mol)
+
+
+def _bits_of(mol, spec: FingerprintSpec) -> np.ndarray:
+    if spec.kind == "maccs":
+        from rdkit import DataStructs
+
+        arr = np.zeros(MACCS_BITS, np.uint8)
+        DataStructs.ConvertToNumpyArray(rdkit_fingerprint(mol, spec), arr)
+        return arr
+    return _generator(spec.kind, spec.radius, spec.fp_size).GetFingerprintAsNumPy(mol)
+
+
+def parse_molecule(text: str, *, molblock: bool = False):
+    """Parse a SMILES (or MOL block) with RDKit's defaults: ``(mol, None)`` or ``(None, why)``.
+
+    The reason names RDKit's complaint (syntax, valence, kekulisation), never the structure.
+    """
+    from rdkit import Chem
+
+    mol = Chem.MolFromMolBlock(text) if molblock else Chem.MolFromSmiles(text)
+    if mol is not None:
+        if mol.GetNumAtoms() == 0:
+            return None, "molecule has no atoms"
+        return mol, None
+    raw = (Chem.MolFromMolBlock(text, sanitize=False) if molblock
+           else Chem.MolFromSmiles(text, sanitize=False))
+    if raw is None:
+        return None, "MOL block could not be parsed" if molblock else "SMILES syntax error"
+    try:
+        Chem.SanitizeMol(raw)
+    except Exception as exc:  # RDKit raises several sanitisation exception types
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"sanitization failed: {message}"[:200]
+    return None, "RDKit could not build the molecule"
+
+
+def fingerprint_texts(texts: Sequence[str], spec: FingerprintSpec, *, molblock: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, dict[int, str], list[str] | None]:
+    """Fingerprint SMILES strings (or MOL blocks).
+
+    Returns
+    -------
+    packed : ndarray of uint64, shape (n_valid, words)
+    valid : ndarray of bool, shape (len(texts),)
+    reasons : dict
+        Position in ``texts`` -> why it gave no molecule.
+    smiles : list of str or None
+        Canonical SMILES of the valid molecules when reading MOL blocks, else None.
+    """
+    from rdkit import Chem, rdBase
+
+    blocker = rdBase.BlockLogs()  # keep RDKit's per-molecule complaints out of worker logs
+    try:
+        valid = np.zeros(len(texts), bool)
+        reasons: dict[int, str] = {}
+        smiles: list[str] | None = [] if molblock else None
+        parts = []
+        step = 4096  # bounds the unpacked buffer at step * n_bits bytes
+        for start in range(0, len(texts), step):
+            chunk = texts[start:start + step]
+            bits = np.zeros((len(chunk), spec.n_bits), np.uint8)
+            for i, text in enumerate(chunk, start=start):
+                mol, reason = parse_molecule(text, molblock=molblock)
+                if mol is None:
+                    reasons[i] = reason or "unparsable"
+                    continue
+                bits[i - start] = _bits_of(mol, spec)
+                valid[i] = True
+                if smiles is not None:
+                    smiles.append(Chem.MolToSmiles(mol))
+            parts.append(pack_bits(bits[valid[start:start + len(chunk)]]))
+        packed = (np.concatenate(parts) if parts else np.zeros((0, spec.words), np.uint64))
+        return packed, valid, reasons, smiles
+    finally:
+        del blocker
+
+
+def fingerprint_shard(shard_path: str, out_path: str, spec: FingerprintSpec, molblock: bool
+                      ) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
+    """Dask task: fingerprint the structures in ``shard_path`` and save the packed rows to
+    ``out_path``; return the small parts (validity mask, reasons, SDF SMILES)."""
+    text = Path(shard_path).read_text(encoding="utf-8")
+    texts = text.split("\n$$$$\n")[:-1] if molblock else text.split("\n")[:-1]
+    packed, valid, reasons, smiles = fingerprint_texts(texts, spec, molblock=molblock)
+    np.save(out_path, packed)
+    return valid, reasons, smiles
+
+
+def cache_key(sha256: str, spec: FingerprintSpec | None, file_format: str, smiles_column: str,
+              id_column: str) -> str:
+    """Folder name of a cache entry: the dataset hash plus a hash of everything that changes it."""
+    params = {"v": _CACHE_VERSION, "format": file_format,
+              "fp": spec.as_dict() if spec is not None and file_format != "npy" else None}
+    if file_format in ("csv", "tsv"):
+        params.update(smiles_column=smiles_column, id_column=id_column)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{sha256}-{digest}"
+
+
+def dataset_fingerprints(
+    path: Path,
+    *,
+    sha256: str,
+    cache_dir: Path,
+    spec: FingerprintSpec,
+    smiles_column: str = "smiles",
+    id_column: str = DEFAULT_ID_COLUMN,
+    file_format: str | None = None,
+    client=None,
+    progress: Callable[[float, str], None] | None = None,
+) -> FingerprintSet:
+    """Fingerprints of a molecule file, from the cache or computed (and cached) now.
+
+    Parameters
+    ----------
+    path : Path
+        ``.smi``, CSV, TSV, SDF, or ``.npy`` of precomputed fingerprints (then ``spec`` is unused
+        and ids are the 1-based record numbers).
+    sha256 : str
+        Hash of the file's bytes: with the parameters it names the cache entry.
+    cache_dir : Path
+        Folder of cache entries (created if missing).
+    spec : FingerprintSpec
+    smiles_column, id_column, file_format : see :func:`kernels.molecules.read_molecules`
+    client : distributed.Client, optional
+        Fingerprint shards of large files on Dask workers (they must see ``cache_dir``).
+    progress : callable, optional
+        ``progress(fraction, message)``; may raise, which cancels outstanding shards.
+
+    Returns
+    -------
+    FingerprintSet
+
+    Raises
+    ------
+    InputError
+        Unreadable file, missing column, or no valid molecule at all.
+    """
+    path, cache_dir = Path(path), Path(cache_dir)
+    fmt = file_format or detect_format(path)
+    entry = cache_dir / cache_key(sha256, spec, fmt, smiles_column, id_column)
+    if (entry / "meta.json").exists():
+        return _load_entry(entry)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        if fmt == "npy":
+            packed, n_bits = read_fingerprint_array(path)
+            np.save(tmp / "fingerprints.npy", packed)
+            n = packed.shape[0]
+            unit, ids, smiles = "record", [str(i + 1) for i in range(n)], [""] * n
+            numbers, invalid = np.arange(1, n + 1, dtype=np.int64), []
+            n_records = n
+        else:
+            records = read_molecules(path, smiles_column=smiles_column, id_column=id_column,
+                                     file_format=fmt)
+            valid, reasons, sdf_smiles = _fingerprint_records(
+                records.texts, spec, fmt == "sdf", tmp, client, progress)
+            unit, n_bits = records.unit, spec.n_bits
+            keep = np.flatnonzero(valid)
+            ids = [records.ids[i] for i in keep]
+            smiles = sdf_smiles if sdf_smiles is not None else [records.texts[i] for i in keep]
+            numbers = records.numbers[keep]
+            invalid = sorted(
+                records.invalid + [InvalidRecord(int(records.numbers[i]), records.ids[i], why)
+                                   for i, why in reasons.items()],
+                key=lambda r: r.number)
+            n_records = len(records) + len(records.invalid)
+        if len(ids) == 0:
+            raise InputError(f"{path.name} has no valid molecule ({n_records} records read"
+                             + (f"; first problem: {unit} {invalid[0].number}: {invalid[0].reason}"
+                                if invalid else "") + ")")
+        _write_entry(tmp, ids, smiles, numbers, invalid,
+                     {"format": fmt, "unit": unit, "n_bits": n_bits, "n_valid": len(ids),
+                      "n_invalid": len(invalid), "n_records": n_records,
+                      "params": spec.as_dict() if fmt != "npy" else None})
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another process finished the same entry first: use theirs
+            if not (entry / "meta.json").exists():
+                raise
+        else:
+            return _load_entry(entry, from_cache=False)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _load_entry(entry)
+
+
+def _fingerprint_records(texts: list[str], spec: FingerprintSpec, molblock: bool, tmp: Path,
+                         client, progress) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
+    """Fingerprint ``texts`` into ``tmp/fingerprints.npy``; in-process or in Dask shards."""
+    from kernels.progress import report
+
+    n = len(texts)
+    if client is None or n < DASK_MIN_MOLECULES:
+        parts = []
+        for start in range(0, max(n, 1), SHARD_SIZE):
+            report(progress, start / max(n, 1), f"fingerprinting molecules {start + 1}-"
+                   f"{min(n, start + SHARD_SIZE)} of {n}")
+            parts.append(fingerprint_texts(texts[start:start + SHARD_SIZE], spec,
+                                           molblock=molblock))
+        np.save(tmp / "fingerprints.npy", np.concatenate([p[0] for p in parts]))
+        reasons = {s * SHARD_SIZE + i: why for s, p in enumerate(parts)
+                   for i, why in p[2].items()}
+        smiles = [smi for p in parts for smi in p[3]] if molblock else None
+        return np.concatenate([p[1] for p in parts]), reasons, smiles
+
+    shard_dir = tmp / "shards"
+    shard_dir.mkdir()
+    starts = list(range(0, n, SHARD_SIZE))
+    args = []
+    for s, start in enumerate(starts):
+        chunk = texts[start:start + SHARD_SIZE]
+        sep = "\n$$$$\n" if molblock else "\n"
+        shard = shard_dir / f"shard-{s:05d}.txt"
+        shard.write_text(sep.join(chunk) + sep, encoding="utf-8")
+        args.append((str(shard), str(shard_dir / f"shard-{s:05d}.npy")))
+    futures = [client.submit(fingerprint_shard, a, b, spec, molblock, pure=False)
+               for a, b in args]
+    results: list = [None] * len(futures)
+    try:
+        from distributed import as_completed
+
+        index = {f.key: i for i, f in enumerate(futures)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            results[index[fut.key]] = fut.result()
+            report(progress, done / len(futures), f"fingerprinted {done}/{len(futures)} shards")
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    valid = np.concatenate([r[0] for r in results])
+    reasons = {starts[s] + i: why for s, r in enumerate(results) for i, why in r[1].items()}
+    smiles = [smi for r in results for smi in r[2]] if molblock else None
+    out = np.lib.format.open_memmap(tmp / "fingerprints.npy", mode="w+", dtype=np.uint64,
+                                    shape=(int(valid.sum()), spec.words))
+    row = 0
+    for _, npy in args:
+        part = np.load(npy)
+        out[row:row + part.shape[0]] = part
+        row += part.shape[0]
+    out.flush()
+    del out
+    shutil.rmtree(shard_dir)
+    return valid, reasons, smiles
+
+
+def _write_entry(folder: Path, ids, smiles, numbers, invalid, meta: dict) -> None:
+    with open(folder / "molecules.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["number", "id", "smiles"])
+        w.writerows(zip(numbers.tolist(), ids, smiles, strict=True))
+    with open(folder / "invalid.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["number", "id", "reason"])
+        w.writerows((r.number, r.id, r.reason) for r in invalid)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _load_entry(entry: Path, from_cache: bool = True) -> FingerprintSet:
+    meta = json.loads((entry / "meta.json").read_text())
+    with open(entry / "molecules.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        rows = list(reader)
+    with open(entry / "invalid.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        invalid = [InvalidRecord(int(n), i, why) for n, i, why in reader]
+    numbers = np.fromiter((int(r[0]) for r in rows), np.int64, count=len(rows))
+    return FingerprintSet(
+        fps_path=entry / "fingerprints.npy", n_bits=int(meta["n_bits"]),
+        ids=[r[1] for r in rows], smiles=[r[2] for r in rows], numbers=numbers,
+        unit=meta["unit"], invalid=invalid, from_cache=from_cache, params=meta["params"])

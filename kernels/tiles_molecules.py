@@ -1,0 +1,194 @@
+"""Blocks of fingerprint-similarity work, run in-process or on Dask workers.
+
+A block is described by a small frozen :class:`SimilarityBlock` (paths, row ranges, scalars): the
+task memory-maps the cached fingerprint ``.npy`` files itself, so nothing large travels in the
+task graph, and writes any matrix tile straight into the memory-mapped output by path.
+
+Two kinds of block:
+
+- :func:`top_k_task` — queries ``q0:q1`` against library rows ``l0:l1`` with the fused top-k
+  kernel (no score matrix); returns per-query top-k candidates and a score histogram.
+- :func:`tile_task` — an all-pairs tile: scores written into ``matrix_path`` (and mirrored below
+  the diagonal when the library is compared with itself); returns top-k candidates for the tile's
+  rows (and, mirrored, its columns) and the histogram of the scores it owns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kernels import similarity
+
+INFLIGHT_PER_THREAD = 2
+"""Blocks submitted ahead per Dask worker thread: keeps workers busy, cancels quickly."""
+
+
+@dataclass(frozen=True)
+class SimilarityBlock:
+    """One unit of work; every field is small and picklable."""
+
+    query_path: str
+    library_path: str
+    q0: int
+    q1: int
+    l0: int
+    l1: int
+    metric: str
+    n_bits: int
+    k: int
+    threshold: float | None
+    self_search: bool
+    matrix_path: str | None = None
+    n_threads: int | None = None
+
+    @property
+    def pairs(self) -> int:
+        """Scores the block computes."""
+        return (self.q1 - self.q0) * (self.l1 - self.l0)
+
+
+@dataclass
+class BlockResult:
+    """What a block sends back: candidates for rows ``q0:q0+len`` (and ``l0:`` when mirrored)."""
+
+    q0: int
+    scores: np.ndarray
+    rows: np.ndarray
+    histogram: np.ndarray
+    pairs: int
+    l0: int = 0
+    mirror_scores: np.ndarray | None = None
+    mirror_rows: np.ndarray | None = None
+
+
+def _rows(path: str, start: int, stop: int) -> np.ndarray:
+    # np.load with mmap reads only the pages of the rows asked for.
+    return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
+
+
+def top_k_task(block: SimilarityBlock) -> BlockResult:
+    """Top-k candidates of queries ``q0:q1`` among library rows ``l0:l1`` (fused kernel)."""
+    similarity.set_threads(block.n_threads)
+    queries = _rows(block.query_path, block.q0, block.q1)
+    library = _rows(block.library_path, block.l0, block.l1)
+    hist = np.zeros((queries.shape[0], similarity.HISTOGRAM_BINS), np.int64)
+    scores, rows = similarity.top_k_block(
+        queries, library, block.k, metric=block.metric, n_bits=block.n_bits,
+        threshold=block.threshold, row_offset=block.l0,
+        skip_self_offset=block.q0 if block.self_search else None, histogram=hist)
+    own = (block.self_search and block.q0 < block.l1 and block.l0 < block.q1)
+    pairs = block.pairs - (min(block.q1, block.l1) - max(block.q0, block.l0) if own else 0)
+    return BlockResult(block.q0, scores, rows, hist.sum(axis=0), pairs)
+
+
+def tile_task(block: SimilarityBlock) -> BlockResult:
+    """An all-pairs tile written into ``matrix_path``, plus its top-k candidates and histogram.
+
+    With ``self_search`` the tile (q0:q1, l0:l1) lies on or above the diagonal; it is mirrored
+    into (l0:l1, q0:q1), and the histogram counts each unordered pair once (no diagonal).
+    """
+    similarity.set_threads(block.n_threads)
+    queries = _rows(block.query_path, block.q0, block.q1)
+    library = (queries if block.self_search and block.l0 == block.q0
+               else _rows(block.library_path, block.l0, block.l1))
+    tile = similarity.similarity_tile(queries, library, metric=block.metric, n_bits=block.n_bits)
+    if block.matrix_path is not None:
+        matrix = np.load(block.matrix_path, mmap_mode="r+")
+        matrix[block.q0:block.q1, block.l0:block.l1] = tile
+        mirrored = block.self_search and block.l0 != block.q0
+        if mirrored:
+            matrix[block.l0:block.l1, block.q0:block.q1] = tile.T
+        matrix.flush()
+        del matrix
+    skip = block.q0 if block.self_search else None
+    scores, rows = similarity.top_k_of_tile(tile, block.k, col_offset=block.l0,
+                                            threshold=block.threshold, skip_self_offset=skip)
+    diagonal = block.self_search and block.l0 == block.q0
+    hist = similarity.tile_histogram(tile, upper_only=diagonal)
+    n = block.q1 - block.q0
+    pairs = n * (n - 1) // 2 if diagonal else block.pairs
+    result = BlockResult(block.q0, scores, rows, hist, pairs, l0=block.l0)
+    if block.self_search and not diagonal:
+        result.mirror_scores, result.mirror_rows = similarity.top_k_of_tile(
+            tile.T, block.k, col_offset=block.q0, threshold=block.threshold)
+    return result
+
+
+def run_blocks(
+    task: Callable[[SimilarityBlock], BlockResult],
+    blocks: list[SimilarityBlock],
+    client: Any = None,
+) -> Iterator[BlockResult]:
+    """Yield the results of ``task`` over ``blocks``, in completion order.
+
+    With ``client=None`` the blocks run here one after another (each using every kernel
+    thread). With a Dask client a few blocks per worker thread are in flight at a time; when the
+    consumer stops early (an exception in the caller's loop, e.g. a cancelled job's progress
+    callback) the outstanding futures are cancelled.
+    """
+    if client is None:
+        yield from _run_here(task, blocks)
+        return
+    from distributed import as_completed
+
+    threads = _worker_threads(client)
+    per_task = max(1, (os.cpu_count() or 1) // max(threads, 1))
+    pending = iter([_with_threads(b, per_task) for b in blocks])
+    futures = [client.submit(task, b, pure=False)
+               for b in _take(pending, threads * INFLIGHT_PER_THREAD)]
+    queue = as_completed(futures)
+    try:
+        for future in queue:
+            result = future.result()
+            future.release()
+            for b in _take(pending, 1):
+                nxt = client.submit(task, b, pure=False)
+                futures.append(nxt)
+                queue.add(nxt)
+            yield result
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def _run_here(task: Callable[[SimilarityBlock], BlockResult],
+              blocks: list[SimilarityBlock]) -> Iterator[BlockResult]:
+    threads = similarity.max_threads()
+    if threads == 1 or all(b.q1 - b.q0 >= 4 * threads for b in blocks):
+        for block in blocks:  # the kernels spread each block's query rows over the threads
+            yield task(block)
+        return
+    # Too few query rows to share out: run blocks side by side, one thread each (the kernels
+    # release the GIL).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(task, _with_threads(b, 1)) for b in blocks]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _with_threads(block: SimilarityBlock, n: int) -> SimilarityBlock:
+    from dataclasses import replace
+
+    return replace(block, n_threads=n)
+
+
+def _take(it: Iterator[SimilarityBlock], n: int) -> Iterable[SimilarityBlock]:
+    for _ in range(n):
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+
+
+def _worker_threads(client: Any) -> int:
+    return max(1, sum(client.nthreads().values()))

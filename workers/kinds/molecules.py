@@ -1,0 +1,70 @@
+"""The drug-similarity kind: fingerprint similarity between molecules, all-pairs or top-k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..settings import Settings
+from . import COMPUTE, JobKind, register
+
+FINGERPRINTS = ("morgan", "feature-morgan", "maccs", "rdkit")
+SIMILARITY_METRICS = ("tanimoto", "dice", "cosine", "dot")
+FLOAT32_BYTES = 4
+
+
+def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
+    """Count records cheaply; refuse an all-pairs matrix larger than the configured limit."""
+    from kernels.drug_similarity import count_molecules
+    from kernels.errors import InputError
+
+    columns = {"smiles_column": params["smiles_column"], "id_column": params["id_column"]}
+    n_library = count_molecules(inputs["library"], **columns)
+    n_queries = count_molecules(inputs["queries"], **columns) if "queries" in inputs else n_library
+    if params["mode"] == "all-pairs":
+        size = n_queries * n_library * FLOAT32_BYTES
+        if size > settings.max_all_pairs_bytes:
+            raise InputError(
+                f"an all-pairs matrix of {n_queries} x {n_library} float32 is {size} bytes, over "
+                f"the {settings.max_all_pairs_bytes}-byte limit; use mode=top-k"
+            )
+
+
+DRUG_SIMILARITY = register(
+    JobKind(
+        name="drug-similarity",
+        summary="Fingerprint similarity (Tanimoto, Dice, cosine) between molecules: all-pairs "
+        "matrix or the top-k library hits of each query.",
+        queue=COMPUTE,
+        task_name="osler.drug_similarity",
+        dataset_params=("library", "queries"),
+        params_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["library"],
+            "properties": {
+                "library": {
+                    "type": "string",
+                    "description": "dataset id: .smi, CSV/TSV, SDF, or fingerprints .npy",
+                },
+                "queries": {
+                    "type": "string",
+                    "description": "dataset id of the queries (omitted: library against itself)",
+                },
+                "mode": {"enum": ["top-k", "all-pairs"], "default": "top-k"},
+                "metric": {"enum": list(SIMILARITY_METRICS), "default": "tanimoto"},
+                "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                "fingerprint": {"enum": list(FINGERPRINTS), "default": "morgan"},
+                "radius": {"type": "integer", "minimum": 1, "maximum": 6, "default": 2},
+                "fp_size": {"type": "integer", "minimum": 64, "maximum": 16384, "default": 2048},
+                "smiles_column": {"type": "string", "minLength": 1, "default": "smiles"},
+                "id_column": {"type": "string", "minLength": 1, "default": "id"},
+                "block_size": {"type": "integer", "minimum": 64, "maximum": 1000000},
+                "plots": {"type": "boolean", "default": True},
+            },
+        },
+        time_limit=6 * 3600,
+        check_inputs=_check_molecules,
+    )
+)

@@ -1,0 +1,39 @@
+"""Drug-similarity task: thin glue between the job record and ``kernels.drug_similarity``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kinds.molecules import DRUG_SIMILARITY
+from ..runner import JobContext
+from .job_task import job_task
+
+
+@job_task(DRUG_SIMILARITY)
+def drug_similarity(ctx: JobContext) -> dict[str, Any]:
+    from kernels.drug_similarity import run_drug_similarity
+
+    params = ctx.params
+    library = ctx.input_dataset("library")
+    queries = ctx.input_dataset("queries") if "queries" in params else None
+    return run_drug_similarity(
+        ctx.datasets.path(library),
+        ctx.out_dir,
+        queries_path=ctx.datasets.path(queries) if queries else None,
+        library_sha256=library.sha256,
+        queries_sha256=queries.sha256 if queries else None,
+        cache_dir=ctx.cache_dir("fingerprints"),
+        mode=params["mode"],
+        metric=params["metric"],
+        k=params["k"],
+        threshold=params.get("threshold"),
+        fingerprint=params["fingerprint"],
+        radius=params["radius"],
+        fp_size=params["fp_size"],
+        smiles_column=params["smiles_column"],
+        id_column=params["id_column"],
+        block_size=params.get("block_size"),
+        plots=params["plots"],
+        client=ctx.dask_client(),
+        progress=ctx.progress,
+    )
