@@ -45,7 +45,11 @@ class JobKind:
 
 
 _REGISTRY: dict[str, JobKind] = {}
-_FAMILIES = ("workers.kinds.genome", "workers.kinds.molecules")
+_FAMILIES = (
+    "workers.kinds.genome",
+    "workers.kinds.molecules",
+    "workers.kinds.imaging",
+)
 
 
 def register(kind: JobKind) -> JobKind:

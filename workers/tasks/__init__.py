@@ -2,6 +2,7 @@
 
 from . import (
     genome,  # noqa: F401
+    imaging,  # noqa: F401
     inference,  # noqa: F401
     molecules,  # noqa: F401
 )

@@ -72,7 +72,7 @@ def _check_fields(payload: dict[str, Any], allowed: set[str]) -> None:
 
 def _image_classifier(model: Model, folder: Path, operation: str, payload: dict) -> Any:
     from kernels.imaging.decoding import decode_image
-    from kernels.imaging.inference import load_image_model, predict_images
+    from kernels.imaging.inference import load_image_model, predict_images, warm_up
 
     if operation != "predict":
         raise InputError(f"an image classifier answers 'predict', not {operation!r}")
@@ -94,7 +94,12 @@ def _image_classifier(model: Model, folder: Path, operation: str, payload: dict)
                 images.append(np.asarray(item, dtype=np.float32))
             except (ValueError, TypeError):
                 raise InputError(f"arrays[{index}] is not a rectangular array of numbers") from None
-    keras_model = _cache.get(model, lambda f: load_image_model(f / model.file), folder)
+    def load(folder: Path) -> Any:
+        loaded = load_image_model(folder / model.file)
+        warm_up(loaded)
+        return loaded
+
+    keras_model = _cache.get(model, load, folder)
     explain = bool(payload.get("explain", False))
     return {"predictions": predict_images(keras_model, images, model.class_names or [], explain)}
 
