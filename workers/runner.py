@@ -140,6 +140,11 @@ def _register_model(
     description = result.get("model")
     if kind.model_kind is None or not isinstance(description, dict):
         return
+    description = {
+        **description,
+        "class_names": description.get("class_names") or description.get("classes"),
+        "metrics": description.get("metrics") or result.get("metrics") or {},
+    }
     dataset = ctx.input_dataset("dataset") if "dataset" in ctx.params else None
     model = ModelStore(ctx.store.redis, DataLayout(ctx.settings.data_dir)).register(
         ctx.job.owner,

@@ -49,6 +49,7 @@ _FAMILIES = (
     "workers.kinds.genome",
     "workers.kinds.molecules",
     "workers.kinds.imaging",
+    "workers.kinds.text",
 )
 
 

@@ -5,4 +5,5 @@ from . import (
     imaging,  # noqa: F401
     inference,  # noqa: F401
     molecules,  # noqa: F401
+    text,  # noqa: F401
 )

@@ -1,0 +1,148 @@
+"""word2vec, the LSTM sequence classifier and seq2seq through the service, on ICD-10-CM text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import auth, upload, wait_for_job
+
+pytest.importorskip("gensim")
+pytest.importorskip("tensorflow")
+pytest.importorskip("simple_icd_10_cm")
+
+TOPICS = {
+    "cardiac": ["heart", "cardiac", "arrhythmia", "infarction", "atrial", "ventricular"],
+    "renal": ["kidney", "renal", "nephritis", "dialysis", "glomerular", "ureter"],
+}
+
+
+def topic_corpus(lines: int = 600) -> bytes:
+    """Sentences that mix words of one topic only, so neighbours are determined by topic."""
+    import random
+
+    rng = random.Random(0)
+    out = []
+    for index in range(lines):
+        words = TOPICS["cardiac" if index % 2 else "renal"]
+        out.append(" ".join(rng.choice(words) for _ in range(8)))
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def icd10(tmp_path_factory):
+    from kernels.text.icd10 import build_icd10_datasets
+
+    folder = tmp_path_factory.mktemp("icd10")
+    build_icd10_datasets(folder, limit=300, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def owner(app):
+    from workers.redis_connection import connect
+    from workers.tenants import TenantStore
+
+    return TenantStore(connect(app.extensions["osler"].settings)).create_token("text-owner")
+
+
+def train(client, token, kind, params, timeout=300):
+    job = client.post("/v1/jobs", json={"kind": kind, "params": params}, headers=auth(token))
+    assert job.status_code == 202, job.get_json()
+    done = wait_for_job(client, token, job.get_json()["id"], timeout=timeout)
+    assert done["state"] == "succeeded", done["error"]
+    return done
+
+
+@pytest.fixture(scope="module")
+def word2vec(app, owner):
+    client = app.test_client()
+    dataset = upload(client, owner, "corpus.txt", topic_corpus()).get_json()
+    return train(client, owner, "train-word2vec",
+                 {"dataset": dataset["id"], "vector_size": 16, "min_count": 1, "epochs": 5,
+                  "workers": 1, "window": 4})
+
+
+def test_word2vec_similar_vectors_and_unknown_word(client, owner, word2vec):
+    model_id = word2vec["result"]["model_id"]
+    assert {"vectors.bin", "vocab.tsv", "projection.png"} <= {
+        a["name"] for a in word2vec["artifacts"]}
+    similar = client.post(f"/v1/models/{model_id}/similar", json={"word": "Cardiac", "topn": 3},
+                          headers=auth(owner))
+    assert similar.status_code == 200, similar.get_json()
+    words = [hit["word"] for hit in similar.get_json()["similar"]]
+    assert len(words) == 3 and set(words) <= set(TOPICS["cardiac"])
+    vectors = client.post(f"/v1/models/{model_id}/vectors", json={"words": ["heart", "renal"]},
+                          headers=auth(owner)).get_json()["vectors"]
+    assert len(vectors["heart"]) == 16 and len(vectors["renal"]) == 16
+    unknown = client.post(f"/v1/models/{model_id}/similar", json={"word": "zebra"},
+                          headers=auth(owner))
+    assert unknown.status_code == 404 and "zebra" in unknown.get_json()["detail"]
+    bad = client.post(f"/v1/models/{model_id}/predict", json={"texts": ["x"]},
+                      headers=auth(owner))
+    assert bad.status_code == 422
+
+
+def test_sequence_classifier_sync_predict_equals_the_models_own(client, owner, icd10, settings):
+    from kernels.text.sequence_classifier import load_sequence_classifier, predict_texts
+
+    dataset = upload(client, owner, "chapters.csv",
+                     (icd10 / "icd10cm_chapters.csv").read_bytes()).get_json()
+    done = train(client, owner, "train-sequence-classifier",
+                 {"dataset": dataset["id"], "epochs": 2, "units": 16, "embedding_dim": 16})
+    assert {"model.keras", "metrics.json", "curves.png", "confusion_matrix.png"} <= {
+        a["name"] for a in done["artifacts"]}
+    model_id = done["result"]["model_id"]
+    texts = ["Malignant neoplasm of spleen", "Laryngeal diphtheria", "Fracture of left femur"]
+    response = client.post(f"/v1/models/{model_id}/predict", json={"texts": texts},
+                           headers=auth(owner))
+    assert response.status_code == 200, response.get_json()
+    folder = next(settings.data_dir.glob(f"tenants/*/models/{model_id}"))
+    expected = predict_texts(load_sequence_classifier(folder), texts)
+    got = response.get_json()["predictions"]
+    assert [p["label"] for p in got] == [p["label"] for p in expected]
+    for g, e in zip(got, expected, strict=True):
+        for label, probability in e["probabilities"].items():
+            assert abs(g["probabilities"][label] - probability) < 1e-5
+
+
+def test_seq2seq_sync_predict_equals_the_models_own_decoding(client, owner, icd10, settings):
+    from kernels.text.seq2seq import decode, load_seq2seq
+
+    dataset = upload(client, owner, "codes.jsonl",
+                     (icd10 / "icd10cm_codes.jsonl").read_bytes()).get_json()
+    done = train(client, owner, "train-seq2seq",
+                 {"dataset": dataset["id"], "epochs": 1, "units": 16, "embedding_dim": 8,
+                  "target_level": "char"})
+    model_id = done["result"]["model_id"]
+    sources = ["Laryngeal diphtheria", "Gonococcal pneumonia"]
+    response = client.post(f"/v1/models/{model_id}/predict",
+                           json={"sources": sources, "beam_width": 2}, headers=auth(owner))
+    assert response.status_code == 200, response.get_json()
+    folder = next(settings.data_dir.glob(f"tenants/*/models/{model_id}"))
+    assert response.get_json()["predictions"] == decode(load_seq2seq(folder), sources, 2)
+
+
+def test_malformed_text_datasets_fail_with_clear_errors(client, owner):
+    missing = upload(client, owner, "x.csv", b"words,label\nabc,1\n").get_json()
+    done = wait_for_job(client, owner, client.post(
+        "/v1/jobs", json={"kind": "train-sequence-classifier",
+                          "params": {"dataset": missing["id"], "epochs": 1}},
+        headers=auth(owner)).get_json()["id"])
+    assert done["state"] == "failed" and "text" in done["error"]["message"]
+    pairs = b'{"source": "a", "target": "b"}\n{oops\n'
+    bad_json = upload(client, owner, "p.jsonl", pairs).get_json()
+    done = wait_for_job(client, owner, client.post(
+        "/v1/jobs", json={"kind": "train-seq2seq", "params": {"dataset": bad_json["id"]}},
+        headers=auth(owner)).get_json()["id"])
+    assert done["state"] == "failed" and "2" in done["error"]["message"]
+
+
+def test_text_models_are_tenant_scoped(client, word2vec, new_token):
+    other = new_token("other")
+    model_id = word2vec["result"]["model_id"]
+    assert client.post(f"/v1/models/{model_id}/similar", json={"word": "heart"},
+                       headers=auth(other)).status_code == 404
+    stolen = client.post("/v1/jobs", json={"kind": "train-sequence-classifier", "params": {
+        "dataset": "00000000-0000-4000-8000-000000000000", "word2vec_model": model_id}},
+        headers=auth(other))
+    assert stolen.status_code == 422
