@@ -202,7 +202,7 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo
 
-    return run_demo(settings)
+    return run_demo(settings, args.which)
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -264,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(func=cmd_jobs)
 
-    demo = sub.add_parser("demo", help="run a real job end to end on the embedded stack")
+    demo = sub.add_parser("demo", help="run real jobs end to end on the embedded stack")
+    demo.add_argument("which", nargs="?", default="genome", choices=("genome", "models"),
+                      help="genome: a distance matrix (default); models: train and query an "
+                      "image classifier and a word2vec model")
     demo.set_defaults(func=cmd_demo)
     return parser
 

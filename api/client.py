@@ -93,6 +93,10 @@ class OslerClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel").json()
 
+    def infer(self, model_id: str, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Synchronous inference: ``predict``, ``similar`` or ``vectors``."""
+        return self._request("POST", f"/v1/models/{model_id}/{operation}", json=payload).json()
+
     def download(self, job_id: str, name: str, target: Path) -> Path:
         response = self._request("GET", f"/v1/jobs/{job_id}/artifacts/{name}", stream=True)
         with target.open("wb") as handle:

@@ -1,10 +1,17 @@
-"""``osler demo``: the embedded stack doing a real genome-distance job end to end."""
+"""``osler demo``: the embedded stack doing real jobs end to end, then exit 0.
+
+``osler demo`` (or ``osler demo genome``) computes a genome distance matrix; ``osler demo models``
+trains and queries an image classifier and a word2vec model.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,41 +24,91 @@ DEMO_SAMPLES = 300
 DEMO_VARIANTS = 20_000
 
 
-def run_demo(settings: Settings) -> int:
-    """Start the stack, compute a distance matrix, fetch it, stop, exit 0."""
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run(client: OslerClient, kind: str, params: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Submit, draw a progress bar until done, download every artifact into ``out``."""
+    from .cli import _watch
+
+    job = client.submit(kind, params)
+    _say(f"{kind} job {job['id']} queued")
+    job = _watch(client, job["id"])
+    if job["state"] != "succeeded":
+        raise RuntimeError(f"the demo's {kind} job {job['state']}: {job.get('error')}")
+    out.mkdir(parents=True, exist_ok=True)
+    for artifact in job["artifacts"]:
+        client.download(job["id"], artifact["name"], out / artifact["name"])
+    (out / "result.json").write_text(json.dumps(job["result"], indent=2))
+    return job
+
+
+def _genome(client: OslerClient, inputs: Path, out: Path) -> None:
     from kernels.genotype_simulation import balding_nichols
 
-    root = demo_dir(settings)
-    shutil.rmtree(root, ignore_errors=True)
-    demo_settings = settings.with_changes(data_dir=root / "service", redis_url=None)
-    inputs = root / "inputs"
-    inputs.mkdir(parents=True)
     genotypes, _ = balding_nichols(DEMO_SAMPLES, DEMO_VARIANTS, seed=7)
     np.save(inputs / "cohort.npy", genotypes)
-    print(
-        f"simulated {DEMO_SAMPLES} samples x {DEMO_VARIANTS} variants "
-        "(three populations, Balding-Nichols)",
-        file=sys.stderr,
-    )
-    print("starting the embedded stack (Redis, Dask, workers, gateway)...", file=sys.stderr)
-    with EmbeddedStack(demo_settings, port=free_port()) as stack:
-        client = OslerClient(stack.url, stack.create_token("demo"))
-        dataset = client.upload(inputs / "cohort.npy")
-        job = client.submit("genome-distance", {"dataset": dataset["id"], "metric": "dot"})
-        print(f"job {job['id']} queued", file=sys.stderr)
-        from .cli import _watch
-
-        job = _watch(client, job["id"])
-        if job["state"] != "succeeded":
-            print(f"the demo job {job['state']}: {job.get('error')}", file=sys.stderr)
-            return 1
-        out = root / "result"
-        out.mkdir()
-        for artifact in job["artifacts"]:
-            client.download(job["id"], artifact["name"], out / artifact["name"])
-        (out / "result.json").write_text(json.dumps(job["result"], indent=2))
+    _say(f"simulated {DEMO_SAMPLES} samples x {DEMO_VARIANTS} variants "
+         "(three populations, Balding-Nichols)")
+    dataset = client.upload(inputs / "cohort.npy")
+    job = _run(client, "genome-distance", {"dataset": dataset["id"], "metric": "dot"}, out)
     matrix = np.load(out / "matrix.npy")
     print(f"distance matrix {matrix.shape[0]} x {matrix.shape[1]} written to {out}")
     for artifact in job["artifacts"]:
         print(f"  {out / artifact['name']}  ({artifact['media_type']}, {artifact['size']} bytes)")
+
+
+def _models(client: OslerClient, inputs: Path, out: Path) -> None:
+    from kernels.imaging.sample_data import build_sample_dataset
+    from kernels.text.icd10 import build_icd10_datasets
+
+    build_sample_dataset(inputs / "patches.npz", size=28, per_class=60, seed=0)
+    _say("built a labelled image set from pydicom's and scikit-image's bundled images")
+    dataset = client.upload(inputs / "patches.npz")
+    job = _run(client, "train-image-classifier",
+               {"dataset": dataset["id"], "architecture": "simple", "epochs": 15},
+               out / "image-classifier")
+    model_id = job["result"]["model_id"]
+    print(f"image classifier {model_id}: test accuracy {job['result']['test_accuracy']:.3f}")
+    with np.load(inputs / "patches.npz") as data:
+        images, labels = data["test_images"][:3], data["test_labels"][:3, 0]
+        class_names = [str(c) for c in data["class_names"]]
+    answer = client.infer(model_id, "predict",
+                          {"arrays": [img.tolist() for img in images], "explain": True})
+    for index, (prediction, label) in enumerate(zip(answer["predictions"], labels, strict=True)):
+        saliency = out / "image-classifier" / f"saliency-{index}.png"
+        saliency.write_bytes(base64.b64decode(prediction["saliency_png"]))
+        print(f"  image {index}: true {class_names[label]}, predicted {prediction['label']} "
+              f"(p={prediction['probabilities'][prediction['label']]:.2f}); saliency {saliency}")
+
+    build_icd10_datasets(inputs / "icd10", limit=20_000, seed=0)
+    corpus = client.upload(inputs / "icd10" / "icd10cm_corpus.txt")
+    job = _run(client, "train-word2vec",
+               {"dataset": corpus["id"], "vector_size": 64, "min_count": 3, "epochs": 5},
+               out / "word2vec")
+    model_id = job["result"]["model_id"]
+    for word in ("fracture", "pneumonia"):
+        similar = client.infer(model_id, "similar", {"word": word, "topn": 5})["similar"]
+        print(f"  word2vec neighbours of {word!r}: "
+              + ", ".join(f"{hit['word']} ({hit['similarity']:.2f})" for hit in similar))
+    print(f"models demo results written to {out}")
+
+
+def run_demo(settings: Settings, which: str = "genome") -> int:
+    """Start the embedded stack, run the chosen demo, stop the stack; 0 when all went well."""
+    root = demo_dir(settings)
+    shutil.rmtree(root, ignore_errors=True)
+    demo_settings = settings.with_changes(data_dir=root / "service", redis_url=None,
+                                          dask_scheduler=None)
+    inputs = root / "inputs"
+    inputs.mkdir(parents=True)
+    _say("starting the embedded stack (Redis, Dask, workers, gateway)...")
+    with EmbeddedStack(demo_settings, port=free_port()) as stack:
+        client = OslerClient(stack.url, stack.create_token("demo"))
+        try:
+            (_genome if which == "genome" else _models)(client, inputs, root / "result")
+        except RuntimeError as exc:
+            _say(str(exc))
+            return 1
     return 0
