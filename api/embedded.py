@@ -19,6 +19,7 @@ import redis
 import requests
 
 from workers.kinds import QUEUES
+from workers.processes import die_with_parent
 from workers.redis_connection import connect
 from workers.redis_server import RedisServer
 from workers.settings import Settings
@@ -45,7 +46,6 @@ class EmbeddedStack:
         self.host = host
         self.port = port
         self.redis_server: RedisServer | None = None
-        self.cluster = None
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs = settings.data_dir / "logs"
 
@@ -72,22 +72,32 @@ class EmbeddedStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         if self.settings.redis_url is None:
             self._start_redis()
-        from distributed import LocalCluster
-
-        self.cluster = LocalCluster(
-            n_workers=self.settings.dask_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            local_directory=str(self.settings.data_dir / "dask"),
-        )
-        env = self._child_env(self.cluster.scheduler_address)
+        scheduler = self._start_dask()
+        env = self._child_env(scheduler)
         for queue in QUEUES:
             self._spawn(["worker", "--queues", queue], env, f"worker-{queue}.log")
         self._spawn(
             ["gateway", "--host", self.host, "--port", str(self.port)], env, "gateway.log"
         )
         self._wait_until_ready()
+
+    def _start_dask(self) -> str:
+        """A Dask scheduler and workers (one thread each), as ``dask`` processes like the
+        cluster mode runs; returns the scheduler's address."""
+        address = f"tcp://127.0.0.1:{free_port()}"
+        env = dict(os.environ)
+        self._spawn_command(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+             "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"],
+            env, "dask-scheduler.log",
+        )
+        self._spawn_command(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address,
+             "--nworkers", str(self.settings.dask_workers), "--nthreads", "1",
+             "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard"],
+            env, "dask-workers.log",
+        )
+        return address
 
     def _start_redis(self) -> None:
         socket_path = self.settings.embedded_redis_socket
@@ -113,14 +123,18 @@ class EmbeddedStack:
         return env
 
     def _spawn(self, args: list[str], env: dict[str, str], log_name: str) -> None:
+        self._spawn_command([sys.executable, "-m", "api.cli", *args], env, log_name)
+
+    def _spawn_command(self, command: list[str], env: dict[str, str], log_name: str) -> None:
         log = (self.logs / log_name).open("ab")
         self.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "api.cli", *args],
+                command,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         )
 
@@ -155,9 +169,6 @@ class EmbeddedStack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.processes = []
-        if self.cluster is not None:
-            self.cluster.close()
-            self.cluster = None
         if self.redis_server is not None:
             self.redis_server.stop()
             self.redis_server = None

@@ -112,7 +112,7 @@ def run_drug_similarity(
     k : int
         Hits per query in ``hits.csv`` (both modes).
     threshold : float, optional
-        Keep hits scoring at least this (compared in float32).
+        Keep hits scoring at least this (compared in float32); the matrix is never thresholded.
     fingerprint, radius, fp_size
         See :class:`kernels.fingerprints.FingerprintSpec`; ignored for ``.npy`` input.
     smiles_column, id_column : str
@@ -133,7 +133,8 @@ def run_drug_similarity(
         ``mode, metric, fingerprint, n_bits, k, threshold, n_queries, n_library,
         n_invalid_queries, n_invalid_library, comparisons`` (queries × library),
         ``pairs_computed`` (distinct pairs scored), ``n_hits``, ``mean_best_similarity``,
-        ``library_cached``, ``seconds`` per stage, ``comparisons_per_second`` and ``artifacts``.
+        ``library_cached``, ``seconds`` per stage, ``pairs_per_second`` (distinct pairs scored
+        per second of the similarity stage) and ``artifacts``.
 
     Raises
     ------
@@ -175,7 +176,7 @@ def run_drug_similarity(
     start = time.perf_counter()
     report(progress, 0.93, "writing hits")
     n_hits = _write_hits(out_dir / "hits.csv", queries, library, scores, rows)
-    invalid = _write_invalid(out_dir / "invalid.csv", library, None if self_search else queries)
+    _write_invalid(out_dir / "invalid.csv", library, None if self_search else queries)
     if plots:
         report(progress, 0.96, "drawing")
         _plots(out_dir, queries, library, scores, rows, hist, metric)
@@ -201,9 +202,8 @@ def run_drug_similarity(
         "mean_best_similarity": round(float(best.mean()), 6) if best.size else None,
         "library_cached": library.from_cache,
         "seconds": {key: round(v, 3) for key, v in seconds.items()},
-        "comparisons_per_second": round(pairs / max(seconds["similarity"], 1e-9)),
+        "pairs_per_second": round(pairs / max(seconds["similarity"], 1e-9)),
         "artifacts": sorted(p.name for p in out_dir.iterdir()),
-        "invalid_written": invalid,
     }
 
 

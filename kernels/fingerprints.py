@@ -44,8 +44,8 @@ FINGERPRINTS: tuple[str, ...] = ("morgan", "feature-morgan", "maccs", "rdkit")
 MACCS_BITS = 167
 """Width of RDKit's MACCS keys fingerprint."""
 
-SHARD_SIZE = 20_000
-"""Molecules per Dask fingerprinting task (about a second or two of RDKit work)."""
+SHARD_SIZE = 5_000
+"""Molecules per Dask fingerprinting task (about a second of RDKit Morgan work)."""
 
 DASK_MIN_MOLECULES = 2 * SHARD_SIZE
 """Files smaller than this are fingerprinted in-process even when a Dask client is given."""

@@ -105,7 +105,8 @@ def run_genome_distance(
     -------
     dict
         ``metric``, ``n_samples``, ``n_variants_used``, ``n_variants_skipped``, ``skipped``
-        (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``.
+        (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``,
+        ``phase_seconds`` (read, count, pack, tiles, plots), ``files``; ``eigenvalues`` for grm.
 
     Examples
     --------
@@ -119,7 +120,9 @@ def run_genome_distance(
     work_dir.mkdir(parents=True, exist_ok=True)
 
     report(progress, 0.0, "reading genotypes")
-    cohort = load_genotypes(Path(dataset_path), work_dir)
+    clock = _PhaseClock()
+    cohort = load_genotypes(Path(dataset_path), work_dir, client)
+    clock.lap("read")
     n, m_all = cohort.shape
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
@@ -129,6 +132,7 @@ def run_genome_distance(
     called = np.sum([c for c, _ in parts], axis=0)
     allele_sum = np.sum([s for _, s in parts], axis=0)
     keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
+    clock.lap("count")
     m = int(keep.size)
     if m == 0:
         raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
@@ -147,6 +151,7 @@ def run_genome_distance(
     run_row_blocks(gm.pack_block, n, rows=rows, client=client,
                    fn_kwargs={"genotypes": str(cohort.path), "keep": str(keep_path),
                               "planes": str(planes_path)})
+    clock.lap("pack")
     report(progress, 0.18, "computing tiles")
 
     tile_fn, tile_kwargs, max_rows = _tile_job(metric, cohort, keep, called, allele_sum,
@@ -165,6 +170,7 @@ def run_genome_distance(
     tiles = symmetric_blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
                                 block_size=block_size, client=client, progress=tile_progress)
 
+    clock.lap("tiles")
     _write_ids(out_dir, cohort.sample_ids, suffix, plink2_header=metric == "king")
     summary: dict[str, Any] = {
         "metric": metric,
@@ -189,9 +195,24 @@ def run_genome_distance(
         report(progress, 0.96, "drawing heatmap")
         summary.update(plot_heatmap(values, metric, out_dir / "heatmap.png"))
     del values
+    clock.lap("plots")
     summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary["phase_seconds"] = clock.phases
     report(progress, 1.0, "done")
     return summary
+
+
+class _PhaseClock:
+    """Seconds spent per phase, reported in the summary (where the time of a job goes)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _check_params(metric: str, maf: float | None, geno: float | None,
@@ -252,7 +273,6 @@ def _tile_job(metric: str, cohort: Genotypes, keep: np.ndarray, called: np.ndarr
         step = max(1, CHUNK_ROWS_ELEMENTS // src.shape[1])
         for r0 in range(0, n, step):
             dst[r0:r0 + step] = src[r0:r0 + step][:, keep]
-        dst.flush()
         del dst, src
     p = allele_frequency(called[keep], allele_sum[keep])
     var = 2.0 * p * (1.0 - p)

@@ -25,11 +25,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-WORD_CHUNK = 256
-"""Words (x64 variants) per cache block: a row's planes for one chunk stay in L1."""
+WORD_CHUNK = 2048
+"""Words (x64 variants) per cache block. Long inner loops amortise each pair's reduction; tuned
+on a 2-core AVX2 machine (2048 x 16 beat 256 x 64 by ~1.5x for IBS)."""
 
-ROW_CHUNK = 64
-"""Rows of the second operand per cache block: their chunk (64 x 256 x 8 B per plane) fits L2."""
+ROW_CHUNK = 16
+"""Rows of the second operand per cache block (16 x 2048 x 8 B = 256 KiB per plane)."""
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
@@ -49,43 +50,121 @@ def popcount64(typingctx, x):
 # --------------------------------------------------------------------------- packing and stats
 
 
+_LSB = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)  # moves the low bit of byte k to bit 56 + k
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _byte_bits(y):
+    """The low bit of each of the 8 bytes of y, as an 8-bit number (byte k -> bit k)."""
+    return (y * _GATHER) >> np.uint64(56)
+
+
+@njit(nogil=True, cache=True)
+def pack_row(row, out_h, out_l, out_p):
+    """Pack one int8 row (-1 missing) into the three planes, 8 genotypes per 64-bit load.
+
+    Per byte b of a genotype: called = top bit clear; h = (b | b >> 1) & 1; l = (b >> 1) & 1.
+    """
+    m = row.shape[0]
+    m8 = m // 8
+    words = row[: m8 * 8].view(np.uint64)
+    n_words = out_h.shape[0]
+    for w in range(n_words):
+        h = np.uint64(0)
+        lo = np.uint64(0)
+        p = np.uint64(0)
+        first = w * 8
+        stop = min(m8, first + 8)
+        for q in range(first, stop):
+            x = words[q]
+            called = (~x >> np.uint64(7)) & _LSB
+            shift = np.uint64(8 * (q - first))
+            h |= _byte_bits(((x | (x >> np.uint64(1))) & called) & _LSB) << shift
+            lo |= _byte_bits((x >> np.uint64(1)) & called & _LSB) << shift
+            p |= _byte_bits(called) << shift
+        out_h[w] = h
+        out_l[w] = lo
+        out_p[w] = p
+    one = np.uint64(1)
+    for v in range(m8 * 8, m):  # the last m % 8 genotypes
+        g = row[v]
+        bit = one << np.uint64(v % 64)
+        w = v // 64
+        if g >= 0:
+            out_p[w] |= bit
+        if g >= 1:
+            out_h[w] |= bit
+        if g == 2:
+            out_l[w] |= bit
+
+
 @njit(nogil=True, cache=True)
 def pack_rows(genotypes, keep, out):
-    """Pack int8 rows (-1 missing) of the kept variant columns into ``out`` (3, rows, W)."""
+    """Pack int8 rows (-1 missing) into ``out`` (3, rows, W); ``keep`` selects columns if given."""
     rows = genotypes.shape[0]
-    m = keep.shape[0]
-    n_words = out.shape[2]
-    one = np.uint64(1)
+    gather = keep.shape[0] != genotypes.shape[1]
+    buf = np.empty(keep.shape[0], dtype=np.int8)
     for i in range(rows):
-        row = genotypes[i]
-        for w in range(n_words):
-            h = np.uint64(0)
-            lo = np.uint64(0)
-            p = np.uint64(0)
-            base = w * 64
-            stop = min(64, m - base)
-            for b in range(stop):
-                g = row[keep[base + b]]
-                bit = one << np.uint64(b)
-                p |= bit * np.uint64(g >= 0)
-                h |= bit * np.uint64(g >= 1)
-                lo |= bit * np.uint64(g == 2)
-            out[0, i, w] = h
-            out[1, i, w] = lo
-            out[2, i, w] = p
+        if gather:
+            for v in range(keep.shape[0]):
+                buf[v] = genotypes[i, keep[v]]
+            row = buf
+        else:
+            row = genotypes[i]
+        pack_row(row, out[0, i], out[1, i], out[2, i])
 
 
 @njit(nogil=True, cache=True)
 def count_rows(genotypes, called, allele_sum):
     """Add, per variant, the called genotypes and the sum of allele counts of ``genotypes``."""
     rows, m = genotypes.shape
-    for i in range(rows):
-        row = genotypes[i]
-        for v in range(m):
-            g = row[v]
-            if g >= 0:
-                called[v] += 1
-                allele_sum[v] += g
+    step = 4096  # the two int32 accumulators of a chunk stay in L1 while the rows stream by
+    for v0 in range(0, m, step):
+        v1 = min(m, v0 + step)
+        c_acc = called[v0:v1]
+        s_acc = allele_sum[v0:v1]
+        for i in range(rows):
+            row = genotypes[i, v0:v1]
+            for v in range(v1 - v0):
+                g = np.int32(row[v])
+                c = np.int32(g >= 0)
+                c_acc[v] += c
+                s_acc[v] += g * c
+
+
+_BED_CODES = np.array([2, -1, 1, 0], dtype=np.int8)
+"""PLINK .bed 2-bit codes -> count of A1: 00 hom A1, 01 missing, 10 het, 11 hom A2."""
+
+
+@njit(nogil=True, cache=True)
+def decode_bed(bed, n, out, v_out0, codes):
+    """Decode variant-major .bed rows (v, ceil(n/4) bytes) into sample-major int8 ``out``.
+
+    Variants are decoded in groups of 64 into a small variant-major buffer, then written out
+    transposed, so both the reads and the writes stay sequential.
+    """
+    m = bed.shape[0]
+    lut = np.empty((256, 4), dtype=np.int8)
+    for byte in range(256):
+        for k in range(4):
+            lut[byte, k] = codes[(byte >> (2 * k)) & 3]
+    group = 64
+    buf = np.empty((group, n + 3), dtype=np.int8)
+    for v0 in range(0, m, group):
+        v1 = min(m, v0 + group)
+        for v in range(v0, v1):
+            row = bed[v]
+            dst = buf[v - v0]
+            for b in range(row.shape[0]):
+                code = row[b]
+                dst[4 * b] = lut[code, 0]
+                dst[4 * b + 1] = lut[code, 1]
+                dst[4 * b + 2] = lut[code, 2]
+                dst[4 * b + 3] = lut[code, 3]
+        for s in range(n):
+            for v in range(v0, v1):
+                out[s, v_out0 + v] = buf[v - v0, s]
 
 
 @njit(nogil=True, cache=True)
@@ -346,10 +425,22 @@ def count_block(r0: int, r1: int, *, genotypes: str) -> tuple[np.ndarray, np.nda
     """Per-variant (called genotypes, allele count sum) over rows r0:r1."""
     geno = np.load(genotypes, mmap_mode="r")
     m = geno.shape[1]
-    called = np.zeros(m, dtype=np.int64)
-    allele_sum = np.zeros(m, dtype=np.int64)
+    called = np.zeros(m, dtype=np.int32)
+    allele_sum = np.zeros(m, dtype=np.int32)
     count_rows(np.asarray(geno[r0:r1]), called, allele_sum)
-    return called, allele_sum
+    return called.astype(np.int64), allele_sum.astype(np.int64)
+
+
+def decode_bed_block(v0: int, v1: int, *, bed: str, n: int, genotypes: str) -> None:
+    """Decode variants v0:v1 of a .bed file into columns v0:v1 of the int8 genotypes file."""
+    per_variant = (n + 3) // 4
+    raw = np.memmap(bed, dtype=np.uint8, mode="r", offset=3 + v0 * per_variant,
+                    shape=(v1 - v0, per_variant))
+    out = np.load(genotypes, mmap_mode="r+")
+    block = np.empty((n, v1 - v0), dtype=np.int8)
+    decode_bed(np.asarray(raw), n, block, 0, _BED_CODES)
+    out[:, v0:v1] = block
+    del out, raw
 
 
 def pack_block(r0: int, r1: int, *, genotypes: str, keep: str, planes: str) -> None:
@@ -357,8 +448,5 @@ def pack_block(r0: int, r1: int, *, genotypes: str, keep: str, planes: str) -> N
     geno = np.load(genotypes, mmap_mode="r")
     kept = np.load(keep)
     out = np.load(planes, mmap_mode="r+")
-    block = np.empty((3, r1 - r0, out.shape[2]), dtype=np.uint64)
-    pack_rows(np.asarray(geno[r0:r1]), kept, block)
-    out[:, r0:r1] = block
-    out.flush()
+    pack_rows(np.asarray(geno[r0:r1]), kept, np.asarray(out[:, r0:r1]))
     del out

@@ -37,7 +37,8 @@ HISTOGRAM_BINS = 100
 EMPTY_ROW = -1
 """Library row stored in top-k slots that hold no hit (fewer than k above the threshold)."""
 
-_ROWS_AT_ONCE = 4  # library rows sharing one pass over a query's words (measured fastest 4-8)
+CACHE_CHUNK_BYTES = 256 * 1024
+"""Library bytes scored against all queries before moving on (stays in a 1-2 MiB L2 cache)."""
 
 
 @intrinsic
@@ -84,33 +85,70 @@ def _popcounts(fps, out):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _tile(A, B, pa, pb, metric, n_bits, out):
+def _tile(A, B, pa, pb, metric, n_bits, upper, chunk, out):
+    """Scores of rows of A against rows of B; with ``upper`` only columns j >= i (A is B).
+
+    B is walked in chunks of ``chunk`` rows that stay in the L2 cache while every row of A
+    passes over them: streaming all of a large B per row of A is memory-bound (10x slower).
+    """
     n, w = A.shape
     m = B.shape[0]
-    for i in prange(n):
-        j = 0
-        while j + 4 <= m:
-            c0 = 0
-            c1 = 0
-            c2 = 0
-            c3 = 0
-            for k in range(w):
-                x = A[i, k]
-                c0 += _popcount64(x & B[j, k])
-                c1 += _popcount64(x & B[j + 1, k])
-                c2 += _popcount64(x & B[j + 2, k])
-                c3 += _popcount64(x & B[j + 3, k])
-            out[i, j] = _score(c0, pa[i], pb[j], metric, n_bits)
-            out[i, j + 1] = _score(c1, pa[i], pb[j + 1], metric, n_bits)
-            out[i, j + 2] = _score(c2, pa[i], pb[j + 2], metric, n_bits)
-            out[i, j + 3] = _score(c3, pa[i], pb[j + 3], metric, n_bits)
-            j += 4
-        while j < m:
-            c = 0
-            for k in range(w):
-                c += _popcount64(A[i, k] & B[j, k])
-            out[i, j] = _score(c, pa[i], pb[j], metric, n_bits)
-            j += 1
+    for b0 in range(0, m, chunk):
+        b1 = min(m, b0 + chunk)
+        for i in prange(n):
+            j = max(np.int64(i), np.int64(b0)) if upper else np.int64(b0)
+            while j + 4 <= b1:
+                c0 = 0
+                c1 = 0
+                c2 = 0
+                c3 = 0
+                for k in range(w):
+                    x = A[i, k]
+                    c0 += _popcount64(x & B[j, k])
+                    c1 += _popcount64(x & B[j + 1, k])
+                    c2 += _popcount64(x & B[j + 2, k])
+                    c3 += _popcount64(x & B[j + 3, k])
+                out[i, j] = _score(c0, pa[i], pb[j], metric, n_bits)
+                out[i, j + 1] = _score(c1, pa[i], pb[j + 1], metric, n_bits)
+                out[i, j + 2] = _score(c2, pa[i], pb[j + 2], metric, n_bits)
+                out[i, j + 3] = _score(c3, pa[i], pb[j + 3], metric, n_bits)
+                j += 4
+            while j < b1:
+                c = 0
+                for k in range(w):
+                    c += _popcount64(A[i, k] & B[j, k])
+                out[i, j] = _score(c, pa[i], pb[j], metric, n_bits)
+                j += 1
+
+
+_BLOCK = 64  # cache blocking of transposes: 64 x 64 float32 = 16 KiB
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _transpose(a, out):
+    n, m = a.shape
+    for jb in prange((m + _BLOCK - 1) // _BLOCK):
+        j0 = jb * _BLOCK
+        j1 = min(m, j0 + _BLOCK)
+        for i0 in range(0, n, _BLOCK):
+            i1 = min(n, i0 + _BLOCK)
+            for j in range(j0, j1):
+                for i in range(i0, i1):
+                    out[j, i] = a[i, j]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _mirror_upper(a):
+    """Copy the upper triangle of a square array onto its lower triangle."""
+    n = a.shape[0]
+    for ib in prange((n + _BLOCK - 1) // _BLOCK):
+        i0 = ib * _BLOCK
+        i1 = min(n, i0 + _BLOCK)
+        for j0 in range(0, i1, _BLOCK):
+            j1 = min(n, j0 + _BLOCK)
+            for i in range(i0, i1):
+                for j in range(j0, min(j1, i)):
+                    a[i, j] = a[j, i]
 
 
 @njit(cache=True, inline="always")
@@ -200,61 +238,68 @@ def _count(hist, i, s, r, own):
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, out_s, out_r, hist):
+def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_s, out_r, hist):
     """Per query row the best ``k`` library rows; ``row0`` is the block's first library row.
 
     Query ``i`` skips library row ``skip_from + i`` (its own row when a library is searched
     against itself; pass a huge ``skip_from`` to skip nothing). ``hist`` (or None) counts every
-    score computed.
+    score computed. The library is walked in cache-sized chunks (see ``_tile``); each query's
+    heap lives in its output row between chunks.
     """
     n, w = Q.shape
     m = L.shape[0]
+    k = out_s.shape[1]
+    sizes = np.zeros(n, np.int64)
+    for b0 in range(0, m, chunk):
+        b1 = min(m, b0 + chunk)
+        for i in prange(n):
+            hs = out_s[i]
+            hr = out_r[i]
+            size = sizes[i]
+            gate = np.float32(threshold) if size < k else hs[0]
+            own = skip_from + np.int64(i)
+            a = pq[i]
+            j = np.int64(b0)
+            while j + 4 <= b1:
+                c0 = 0
+                c1 = 0
+                c2 = 0
+                c3 = 0
+                for t in range(w):
+                    x = Q[i, t]
+                    c0 += _popcount64(x & L[j, t])
+                    c1 += _popcount64(x & L[j + 1, t])
+                    c2 += _popcount64(x & L[j + 2, t])
+                    c3 += _popcount64(x & L[j + 3, t])
+                r = row0 + j
+                s0 = _score(c0, a, pl[j], metric, n_bits)
+                s1 = _score(c1, a, pl[j + 1], metric, n_bits)
+                s2 = _score(c2, a, pl[j + 2], metric, n_bits)
+                s3 = _score(c3, a, pl[j + 3], metric, n_bits)
+                _count(hist, i, s0, r, own)
+                _count(hist, i, s1, r + 1, own)
+                _count(hist, i, s2, r + 2, own)
+                _count(hist, i, s3, r + 3, own)
+                size, gate = _consider(hs, hr, size, gate, s0, r, own)
+                size, gate = _consider(hs, hr, size, gate, s1, r + 1, own)
+                size, gate = _consider(hs, hr, size, gate, s2, r + 2, own)
+                size, gate = _consider(hs, hr, size, gate, s3, r + 3, own)
+                j += 4
+            while j < b1:
+                c = 0
+                for t in range(w):
+                    c += _popcount64(Q[i, t] & L[j, t])
+                s = _score(c, a, pl[j], metric, n_bits)
+                _count(hist, i, s, row0 + j, own)
+                size, gate = _consider(hs, hr, size, gate, s, row0 + j, own)
+                j += 1
+            sizes[i] = size
     for i in prange(n):
-        hs = out_s[i]
-        hr = out_r[i]
-        size = 0
-        gate = np.float32(threshold)
-        own = skip_from + i
-        a = pq[i]
-        j = 0
-        while j + 4 <= m:
-            c0 = 0
-            c1 = 0
-            c2 = 0
-            c3 = 0
-            for k in range(w):
-                x = Q[i, k]
-                c0 += _popcount64(x & L[j, k])
-                c1 += _popcount64(x & L[j + 1, k])
-                c2 += _popcount64(x & L[j + 2, k])
-                c3 += _popcount64(x & L[j + 3, k])
-            r = row0 + j
-            s0 = _score(c0, a, pl[j], metric, n_bits)
-            s1 = _score(c1, a, pl[j + 1], metric, n_bits)
-            s2 = _score(c2, a, pl[j + 2], metric, n_bits)
-            s3 = _score(c3, a, pl[j + 3], metric, n_bits)
-            _count(hist, i, s0, r, own)
-            _count(hist, i, s1, r + 1, own)
-            _count(hist, i, s2, r + 2, own)
-            _count(hist, i, s3, r + 3, own)
-            size, gate = _consider(hs, hr, size, gate, s0, r, own)
-            size, gate = _consider(hs, hr, size, gate, s1, r + 1, own)
-            size, gate = _consider(hs, hr, size, gate, s2, r + 2, own)
-            size, gate = _consider(hs, hr, size, gate, s3, r + 3, own)
-            j += 4
-        while j < m:
-            c = 0
-            for k in range(w):
-                c += _popcount64(Q[i, k] & L[j, k])
-            s = _score(c, a, pl[j], metric, n_bits)
-            _count(hist, i, s, row0 + j, own)
-            size, gate = _consider(hs, hr, size, gate, s, row0 + j, own)
-            j += 1
-        _heap_sort(hs, hr, size)
+        _heap_sort(out_s[i], out_r[i], sizes[i])
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _tile_top_k(S, col0, threshold, skip_from, out_s, out_r):
+def _tile_top_k(S, col0, threshold, skip_from, out_s, out_r, hist):
     """Per row of a computed score tile ``S`` the best ``k`` columns (global ``col0 + j``)."""
     n, m = S.shape
     for i in prange(n):
@@ -262,24 +307,11 @@ def _tile_top_k(S, col0, threshold, skip_from, out_s, out_r):
         hr = out_r[i]
         size = 0
         gate = np.float32(threshold)
-        own = skip_from + i
+        own = skip_from + np.int64(i)
         for j in range(m):
+            _count(hist, i, S[i, j], col0 + j, own)
             size, gate = _consider(hs, hr, size, gate, S[i, j], col0 + j, own)
         _heap_sort(hs, hr, size)
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def _tile_histogram(S, upper_only, nb, out):
-    n, m = S.shape
-    per_row = np.zeros((n, nb), np.int64)
-    for i in prange(n):
-        start = i + 1 if upper_only else 0
-        for j in range(start, m):
-            b = int(S[i, j] * nb)
-            per_row[i, min(max(b, 0), nb - 1)] += 1
-    for i in range(n):
-        for b in range(nb):
-            out[b] += per_row[i, b]
 
 
 def popcounts(fps: np.ndarray) -> np.ndarray:
@@ -344,7 +376,29 @@ def similarity_tile(
     if out is None:
         out = np.empty((queries.shape[0], library.shape[0]), np.float32)
     bits = queries.shape[1] * 64 if n_bits is None else n_bits
-    _tile(queries, library, pa, pb, metric_code(metric), bits, out)
+    _tile(queries, library, pa, pb, metric_code(metric), bits, False, _chunk(library), out)
+    return out
+
+
+def self_similarity_tile(fps: np.ndarray, *, metric: str = "tanimoto", n_bits: int | None = None,
+                         counts: np.ndarray | None = None) -> np.ndarray:
+    """All scores among one set of fingerprints, computing each pair once and mirroring.
+
+    Equals ``similarity_tile(fps, fps)`` at about half the kernel work.
+    """
+    fps = _packed(fps)
+    pa = popcounts(fps) if counts is None else counts
+    out = np.empty((fps.shape[0], fps.shape[0]), np.float32)
+    bits = fps.shape[1] * 64 if n_bits is None else n_bits
+    _tile(fps, fps, pa, pa, metric_code(metric), bits, True, _chunk(fps), out)
+    _mirror_upper(out)
+    return out
+
+
+def transpose_tile(tile: np.ndarray) -> np.ndarray:
+    """A C-contiguous transpose of a float32 tile (cache-blocked; numpy's copy is 3-4x slower)."""
+    out = np.empty((tile.shape[1], tile.shape[0]), np.float32)
+    _transpose(np.ascontiguousarray(tile, dtype=np.float32), out)
     return out
 
 
@@ -399,7 +453,7 @@ def top_k_block(
     bits = queries.shape[1] * 64 if n_bits is None else n_bits
     thr = -1.0 if threshold is None else float(threshold)
     _top_k(queries, library, pq, pl, metric_code(metric), bits, thr, row_offset, skip,
-           out_s, out_r, histogram)
+           _chunk(library), out_s, out_r, histogram)
     return out_s, out_r
 
 
@@ -410,22 +464,19 @@ def top_k_of_tile(
     col_offset: int = 0,
     threshold: float | None = None,
     skip_self_offset: int | None = None,
+    histogram: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns per row of a computed score tile (see :func:`top_k_block`)."""
+    """The ``k`` best columns per row of a computed score tile (see :func:`top_k_block`).
+
+    ``histogram`` (n_rows, bins), when given, counts every score but a skipped own one.
+    """
     out_s = np.empty((scores.shape[0], k), np.float32)
     out_r = np.empty((scores.shape[0], k), np.int64)
     skip = np.iinfo(np.int64).max // 2 if skip_self_offset is None else skip_self_offset
     thr = -1.0 if threshold is None else float(threshold)
-    _tile_top_k(np.ascontiguousarray(scores, dtype=np.float32), col_offset, thr, skip, out_s, out_r)
+    _tile_top_k(np.ascontiguousarray(scores, dtype=np.float32), col_offset, thr, skip, out_s,
+                out_r, histogram)
     return out_s, out_r
-
-
-def tile_histogram(scores: np.ndarray, *, upper_only: bool = False,
-                   bins: int = HISTOGRAM_BINS) -> np.ndarray:
-    """Counts of scores in ``bins`` equal bins over [0, 1] (only above the diagonal if asked)."""
-    out = np.zeros(bins, np.int64)
-    _tile_histogram(np.ascontiguousarray(scores, dtype=np.float32), upper_only, bins, out)
-    return out
 
 
 def merge_top_k(
@@ -452,9 +503,32 @@ def set_threads(n: int | None) -> None:
                           max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel signature the job uses.
+
+    The first call in a process otherwise pays this inside the first job: seconds with a warm
+    on-disk cache, about half a minute without one.
+    """
+    fps = np.zeros((8, 2), np.uint64)
+    fps[:, 0] = np.arange(8, dtype=np.uint64)
+    tile = similarity_tile(fps, fps)
+    self_similarity_tile(fps)
+    transpose_tile(tile)
+    hist = np.zeros((8, HISTOGRAM_BINS), np.int64)
+    top_k_block(fps, fps, 2)
+    top_k_block(fps, fps, 2, histogram=hist)
+    top_k_of_tile(tile, 2)
+    top_k_of_tile(tile, 2, histogram=hist)
+
+
 def max_threads() -> int:
     """Threads the compiled kernels may use in this process."""
     return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def _chunk(library: np.ndarray) -> int:
+    """Library rows per cache chunk: about 256 KiB, a multiple of 4 rows."""
+    return max(4, (CACHE_CHUNK_BYTES // (8 * max(library.shape[1], 1))) // 4 * 4)
 
 
 def _check_widths(a: np.ndarray, b: np.ndarray) -> None:

