@@ -1,23 +1,35 @@
-"""Genome distance through the embedded service vs numpy (and PLINK when installed).
+"""Genome distance through the embedded service vs numpy and PLINK, on one simulated cohort.
 
 Run from the repository root::
 
-    python bench/genome_distance.py                       # n=2000, m=100,000, metric dot
-    python bench/genome_distance.py --metrics dot ibs grm --plink
+    python bench/genome_distance.py                          # n=2000, m=100,000: dot, ibs, grm
+    python bench/genome_distance.py --n 20000 --m 20000 --metrics ibs --formats bed --no-peers
 
-Every figure is measured in this run, on the same data: the ratios are what to quote.
+The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
+and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``. Each osler time is POST /v1/jobs to
+``succeeded`` with ``plots=false``, on a warmed-up stack (Dask workers have loaded numba's caches),
+median of ``--repeats``. Peers run in the same process run on the same data: numpy ``A @ A.T`` with
+A already float32 in memory (2 BLAS threads), ``plink1.9 --distance square bin ibs flat-missing``
+and ``plink2 --make-rel square bin`` with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2
+links the slow reference BLAS by default). The peak RSS summed over every process of the stack
+(gateway, Celery workers, Dask scheduler and workers, Redis) is sampled while jobs run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,16 +38,51 @@ from api.embedded import EmbeddedStack, free_port  # noqa: E402
 from kernels.genotype_simulation import balding_nichols  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
+OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
+PLINK_PEERS = {
+    "ibs": ("plink1.9", ["--distance", "square", "bin", "ibs", "flat-missing"], {}),
+    "grm": ("plink2", ["--make-rel", "square", "bin"], {"LD_LIBRARY_PATH": OPENBLAS_DIR}),
+    "king": ("plink2", ["--make-king", "square", "bin"], {}),
+}
 
-def time_numpy_dot(genotypes: np.ndarray, repeats: int) -> float:
-    a = genotypes.astype(np.float32)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        d = a @ a.T
-        d /= a.shape[1]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+class PeakRss:
+    """Samples the summed RSS of this process's descendants (the whole embedded stack)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def write_bed_zip(genotypes: np.ndarray, folder: Path) -> Path:
+    from bed_reader import to_bed
+
+    to_bed(folder / "cohort.bed", genotypes.astype(np.float32), num_threads=2)
+    archive = folder / "cohort.zip"
+    subprocess.run(["zip", "-q", "-j", "-0", str(archive),
+                    *(str(folder / f"cohort.{ext}") for ext in ("bed", "bim", "fam"))], check=True)
+    return archive
 
 
 def time_service(client: OslerClient, dataset_id: str, metric: str, repeats: int) -> float:
@@ -53,34 +100,79 @@ def time_service(client: OslerClient, dataset_id: str, metric: str, repeats: int
     return statistics.median(times)
 
 
+def time_plink(metric: str, bfile: Path, out: Path) -> float | None:
+    peer = PLINK_PEERS.get(metric)
+    if peer is None or shutil.which(peer[0]) is None:
+        return None
+    binary, extra, env_extra = peer
+    if env_extra.get("LD_LIBRARY_PATH") and not Path(OPENBLAS_DIR).exists():
+        return None
+    command = [binary, "--bfile", str(bfile), *extra, "--threads", "2", "--out", str(out)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, **env_extra})
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--variants", type=int, default=100_000)
-    parser.add_argument("--metrics", nargs="+", default=["dot"])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--m", type=int, default=100_000)
+    parser.add_argument("--metrics", nargs="+", default=["dot", "ibs", "grm"])
+    parser.add_argument("--formats", nargs="+", default=["npy", "bed"], choices=["npy", "bed"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-peers", action="store_true", help="skip numpy and PLINK")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        genotypes, _ = balding_nichols(args.samples, args.variants, seed=1)
-        np.save(root / "cohort.npy", genotypes)
-        print(f"cohort: {args.samples} samples x {args.variants} variants (int8 .npy)")
-        numpy_s = time_numpy_dot(genotypes, args.repeats)
-        print(f"numpy float32 A @ A.T / m (in memory, {args.repeats} runs, median): "
-              f"{numpy_s:.2f} s")
+        genotypes, _ = balding_nichols(args.n, args.m, seed=1)
+        inputs = {"npy": root / "cohort.npy"}
+        np.save(inputs["npy"], genotypes)
+        if "bed" in args.formats:
+            inputs["bed"] = write_bed_zip(genotypes, root)
+        print(f"cohort: {args.n} samples x {args.m} variants (Balding-Nichols, 3 populations)")
+
+        numpy_s = None
+        if not args.no_peers:
+            a = genotypes.astype(np.float32)
+            runs = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                d = a @ a.T
+                d /= a.shape[1]
+                runs.append(time.perf_counter() - start)
+            numpy_s = statistics.median(runs)
+            del a, d
+            print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
+                  f"{numpy_s:.2f} s")
+            for metric in args.metrics:
+                plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}")
+                if plink_s is not None:
+                    PLINK_PEERS[metric] += (plink_s,)
+                    print(f"{PLINK_PEERS[metric][0]} {metric}: {plink_s:.2f} s")
+
         settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
                                                     dask_scheduler=None)
         with EmbeddedStack(settings, port=free_port()) as stack:
             client = OslerClient(stack.url, stack.create_token("bench"))
-            dataset = client.upload(root / "cohort.npy")
-            time_service(client, dataset["id"], "dot", 1)  # warm-up: imports, numba caches
-            for metric in args.metrics:
-                service_s = time_service(client, dataset["id"], metric, args.repeats)
-                line = f"osler service {metric:<9} POST -> succeeded (median): {service_s:.2f} s"
-                if metric == "dot":
-                    line += f"   ratio vs numpy: {service_s / numpy_s:.2f}x"
-                print(line)
+            np.save(root / "small.npy", genotypes[:64, :1000])
+            small = client.upload(root / "small.npy")
+            for metric in args.metrics:  # warm-up: numba caches and imports in every process
+                time_service(client, small["id"], metric, 2)
+            with PeakRss() as rss:
+                for fmt in args.formats:
+                    dataset = client.upload(inputs[fmt])
+                    for metric in args.metrics:
+                        service_s = time_service(client, dataset["id"], metric, args.repeats)
+                        line = (f"osler {metric:<5} from .{fmt:<3} POST -> succeeded "
+                                f"(median of {args.repeats}): {service_s:.2f} s")
+                        if metric == "dot" and numpy_s:
+                            line += f"   osler/numpy {service_s / numpy_s:.2f}x"
+                        peer = PLINK_PEERS.get(metric, ())
+                        if len(peer) == 4:
+                            line += f"   {peer[0]}/osler {peer[3] / service_s:.2f}x faster"
+                        print(line, flush=True)
+            print(f"peak RSS summed over the stack's processes: {rss.peak / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

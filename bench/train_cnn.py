@@ -31,8 +31,8 @@ from workers.settings import Settings  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-class", type=int, default=400)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--per-class", type=int, default=900)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     params = {"architecture": "simple", "epochs": args.epochs, "batch_size": 32,
@@ -46,6 +46,8 @@ def main() -> None:
 
         from kernels.imaging.train import train_image_classifier
 
+        for name in ("warm", "direct"):
+            (root / name).mkdir()
         train_image_classifier(root / "patches.npz", root / "warm", **{**params, "epochs": 1})
         start = time.perf_counter()
         direct = train_image_classifier(root / "patches.npz", root / "direct", **params)
@@ -64,13 +66,20 @@ def main() -> None:
             client.wait(warm["id"])
             start = time.perf_counter()
             job = client.submit("train-image-classifier", {"dataset": dataset["id"], **params})
-            done = client.wait(job["id"], poll_seconds=0.05)
+            done = client.wait(job["id"], poll_seconds=0.5)
             service_s = time.perf_counter() - start
             assert done["state"] == "succeeded", done["error"]
             print(f"osler service POST -> succeeded:         {service_s:.1f} s, "
                   f"test accuracy {done['result']['test_accuracy']:.3f}")
             print(f"service overhead: {100 * (service_s / direct_s - 1):+.1f}% "
                   f"(ratio {service_s / direct_s:.3f})")
+            from workers.clock import parse_utc
+
+            queued = parse_utc(done["started_at"]) - parse_utc(done["created_at"])
+            ran = parse_utc(done["finished_at"]) - parse_utc(done["started_at"])
+            print(f"  in the service: queued {queued.total_seconds():.2f} s, ran "
+                  f"{ran.total_seconds():.1f} s (fit {done['result']['train_seconds']:.1f} s; "
+                  f"directly: fit {direct['train_seconds']:.1f} s)")
 
             model_id = done["result"]["model_id"]
             with np.load(root / "patches.npz") as data:

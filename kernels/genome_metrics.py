@@ -22,8 +22,9 @@ only the upper triangle is computed.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from .popcount import popcount64
 
 WORD_CHUNK = 2048
 """Words (x64 variants) per cache block. Long inner loops amortise each pair's reduction; tuned
@@ -34,17 +35,6 @@ ROW_CHUNK = 16
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
-
-
-@intrinsic
-def popcount64(typingctx, x):
-    """Number of set bits of a uint64 (LLVM ``ctpop``)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 # --------------------------------------------------------------------------- packing and stats

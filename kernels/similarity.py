@@ -25,8 +25,9 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange, types
-from numba.core.extending import intrinsic
+from numba import njit, prange
+
+from kernels.popcount import popcount64
 
 METRICS: tuple[str, ...] = ("tanimoto", "dice", "cosine", "dot")
 """Names accepted for ``metric``; the index is the code the compiled kernels use."""
@@ -39,17 +40,6 @@ EMPTY_ROW = -1
 
 CACHE_CHUNK_BYTES = 256 * 1024
 """Library bytes scored against all queries before moving on (stays in a 1-2 MiB L2 cache)."""
-
-
-@intrinsic
-def _popcount64(typingctx, x):
-    """LLVM ``ctpop``: a hardware popcount (or a vectorised one in loops) on uint64."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 def metric_code(metric: str) -> int:
@@ -80,7 +70,7 @@ def _popcounts(fps, out):
     for i in prange(fps.shape[0]):
         s = 0
         for k in range(fps.shape[1]):
-            s += _popcount64(fps[i, k])
+            s += popcount64(fps[i, k])
         out[i] = s
 
 
@@ -104,10 +94,10 @@ def _tile(A, B, pa, pb, metric, n_bits, upper, chunk, out):
                 c3 = 0
                 for k in range(w):
                     x = A[i, k]
-                    c0 += _popcount64(x & B[j, k])
-                    c1 += _popcount64(x & B[j + 1, k])
-                    c2 += _popcount64(x & B[j + 2, k])
-                    c3 += _popcount64(x & B[j + 3, k])
+                    c0 += popcount64(x & B[j, k])
+                    c1 += popcount64(x & B[j + 1, k])
+                    c2 += popcount64(x & B[j + 2, k])
+                    c3 += popcount64(x & B[j + 3, k])
                 out[i, j] = _score(c0, pa[i], pb[j], metric, n_bits)
                 out[i, j + 1] = _score(c1, pa[i], pb[j + 1], metric, n_bits)
                 out[i, j + 2] = _score(c2, pa[i], pb[j + 2], metric, n_bits)
@@ -116,7 +106,7 @@ def _tile(A, B, pa, pb, metric, n_bits, upper, chunk, out):
             while j < b1:
                 c = 0
                 for k in range(w):
-                    c += _popcount64(A[i, k] & B[j, k])
+                    c += popcount64(A[i, k] & B[j, k])
                 out[i, j] = _score(c, pa[i], pb[j], metric, n_bits)
                 j += 1
 
@@ -267,10 +257,10 @@ def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_
                 c3 = 0
                 for t in range(w):
                     x = Q[i, t]
-                    c0 += _popcount64(x & L[j, t])
-                    c1 += _popcount64(x & L[j + 1, t])
-                    c2 += _popcount64(x & L[j + 2, t])
-                    c3 += _popcount64(x & L[j + 3, t])
+                    c0 += popcount64(x & L[j, t])
+                    c1 += popcount64(x & L[j + 1, t])
+                    c2 += popcount64(x & L[j + 2, t])
+                    c3 += popcount64(x & L[j + 3, t])
                 r = row0 + j
                 s0 = _score(c0, a, pl[j], metric, n_bits)
                 s1 = _score(c1, a, pl[j + 1], metric, n_bits)
@@ -288,7 +278,7 @@ def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_
             while j < b1:
                 c = 0
                 for t in range(w):
-                    c += _popcount64(Q[i, t] & L[j, t])
+                    c += popcount64(Q[i, t] & L[j, t])
                 s = _score(c, a, pl[j], metric, n_bits)
                 _count(hist, i, s, row0 + j, own)
                 size, gate = _consider(hs, hr, size, gate, s, row0 + j, own)

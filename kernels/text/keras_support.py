@@ -70,3 +70,16 @@ def load_keras_model(path: Path):
     if not path.is_file():
         raise InputError(f"{path.name}: file not found")
     return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def read_model_config(model_dir: Path, name: str, what: str, format_version: int) -> dict:
+    """A saved model's JSON configuration; InputError when unreadable or of another format."""
+    from kernels.errors import InputError
+
+    try:
+        config = json.loads((Path(model_dir) / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot read {what} configuration ({exc})") from exc
+    if config.get("format_version") != format_version:
+        raise InputError(f"{name}: unsupported format_version")
+    return config

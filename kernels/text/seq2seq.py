@@ -30,6 +30,7 @@ from kernels.text.evaluation import plot_curves
 from kernels.text.keras_support import (
     load_keras_model,
     progress_callback,
+    read_model_config,
     seed_everything,
     write_history,
 )
@@ -386,12 +387,7 @@ def sequence_metrics(predicted: Sequence[Sequence[str]], references: Sequence[Se
 def load_seq2seq(model_dir: Path) -> Seq2SeqBundle:
     """Load ``model.keras`` (safe mode) and tokenizers; rebuild encoder and step decoder."""
     model_dir = Path(model_dir)
-    try:
-        config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{CONFIG_FILE}: cannot read seq2seq configuration ({exc})") from exc
-    if config.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{CONFIG_FILE}: unsupported format_version")
+    config = read_model_config(model_dir, CONFIG_FILE, "seq2seq", FORMAT_VERSION)
     model = load_keras_model(model_dir / MODEL_FILE)
     encoder, step = inference_models(model, config["attention"])
     return Seq2SeqBundle(model, encoder, step, Tokenizer.load(model_dir / SOURCE_TOKENIZER_FILE),

@@ -30,6 +30,7 @@ from kernels.text.evaluation import classification_metrics, plot_confusion_matri
 from kernels.text.keras_support import (
     load_keras_model,
     progress_callback,
+    read_model_config,
     seed_everything,
     write_history,
 )
@@ -348,12 +349,7 @@ def train_sequence_classifier(
 def load_sequence_classifier(model_dir: Path) -> SequenceClassifierBundle:
     """Load ``model.keras`` (safe mode), ``classifier.json`` and ``tokenizer.json``."""
     model_dir = Path(model_dir)
-    try:
-        config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{CONFIG_FILE}: cannot read classifier configuration ({exc})") from exc
-    if config.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{CONFIG_FILE}: unsupported format_version")
+    config = read_model_config(model_dir, CONFIG_FILE, "classifier", FORMAT_VERSION)
     kind = config["input"]
     tokenizer = Tokenizer.load(model_dir / TOKENIZER_FILE) if kind == "text" else None
     return SequenceClassifierBundle(
