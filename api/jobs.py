@@ -9,7 +9,8 @@ from flask import Blueprint, Response, request, send_file
 
 from workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
 from workers.idempotency import body_fingerprint
-from workers.jobs import MAX_PAGE_SIZE, STATES
+from workers.jobs import MAX_PAGE_SIZE, STATES, Job
+from workers.kinds import JobKind
 from workers.redis_connection import REDIS_DOWN_ERRORS
 
 from .auth import current_tenant, require_tenant
@@ -22,7 +23,7 @@ bp.before_request(require_tenant)
 LIST_QUERY_FIELDS = {"state", "kind", "limit", "cursor"}
 
 
-def _job_response(job: Any, status: int) -> Response:
+def _job_response(job: Job, status: int) -> Response:
     response = Response(json.dumps(job.public()), status=status, mimetype="application/json")
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return response
@@ -55,7 +56,7 @@ def submit_job() -> Response:
     return _job_response(job, 202)
 
 
-def _create_and_enqueue(kind: Any, params: dict[str, Any], tenant: str) -> Any:
+def _create_and_enqueue(kind: JobKind, params: dict[str, Any], tenant: str) -> Job:
     svc = services()
     inputs = resolve_inputs(kind, params, tenant)
     if kind.check_inputs is not None:
