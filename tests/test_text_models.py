@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from tests.conftest import auth, upload, wait_for_job
@@ -103,6 +106,12 @@ def test_sequence_classifier_sync_predict_equals_the_models_own(client, owner, i
     for g, e in zip(got, expected, strict=True):
         for label, probability in e["probabilities"].items():
             assert abs(g["probabilities"][label] - probability) < 1e-5
+    # Batch predict: one row per text, the same labels as the sync answer.
+    batch = upload(client, owner, "texts.txt", ("\n".join(texts) + "\n").encode()).get_json()
+    job = train(client, owner, "predict", {"model": model_id, "dataset": batch["id"]})
+    rows = list(csv.DictReader(io.StringIO(client.get(
+        f"/v1/jobs/{job['id']}/artifacts/predictions.csv", headers=auth(owner)).data.decode())))
+    assert [row["label"] for row in rows] == [p["label"] for p in expected]
 
 
 def test_seq2seq_sync_predict_equals_the_models_own_decoding(client, owner, icd10, settings):
