@@ -130,3 +130,19 @@ def test_bad_parameters(tmp_path: Path, params: dict, message: str) -> None:
 def test_all_variants_filtered(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no variants left"):
         run(tmp_path, np.zeros((5, 8), dtype=np.int8), "ibs", maf=0.01)
+
+
+@pytest.mark.parametrize("n", [50, 400])
+def test_principal_components_equal_numpy_eigh(n):
+    from kernels.plots_genome import principal_components
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 3 * n))
+    x[: n // 2] += 1.5  # two groups: well-separated top eigenvalues, as in a GRM with structure
+    matrix = x @ x.T / x.shape[1]
+    values, vectors = principal_components(matrix, 10)
+    ref_values, ref_vectors = np.linalg.eigh(matrix)
+    np.testing.assert_allclose(values, ref_values[::-1][:10], rtol=1e-8)
+    for k in range(3):  # the leading, well-separated components agree up to sign
+        ref = ref_vectors[:, -1 - k]
+        assert abs(abs(float(vectors[:, k] @ ref)) - 1.0) < 1e-6
