@@ -89,11 +89,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     from workers.redis_connection import connect
-    from workers.redis_server import RedisServer
+    from workers.redis_server import RedisServer, unix_socket_answers
     from workers.tenants import TenantStore
 
     server = None
-    if settings.redis_url is None and not _embedded_redis_running(settings):
+    if settings.redis_url is None and not unix_socket_answers(settings.embedded_redis_socket):
         socket_path = settings.embedded_redis_socket
         server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
     try:
@@ -102,19 +102,6 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
         if server is not None:
             server.stop()
     return 0
-
-
-def _embedded_redis_running(settings: Settings) -> bool:
-    import redis
-
-    try:
-        return bool(
-            redis.Redis(
-                unix_socket_path=str(settings.embedded_redis_socket), socket_timeout=1
-            ).ping()
-        )
-    except (redis.ConnectionError, redis.TimeoutError):
-        return False
 
 
 # --- client commands -----------------------------------------------------------------------------

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import redis
 import requests
 
 from workers.kinds import QUEUES
 from workers.processes import die_with_parent
 from workers.redis_connection import connect
-from workers.redis_server import RedisServer
+from workers.redis_server import RedisServer, unix_socket_answers
 from workers.settings import Settings
 from workers.tenants import TenantStore
 
@@ -111,15 +110,11 @@ class EmbeddedStack:
 
     def _start_redis(self) -> None:
         socket_path = self.settings.embedded_redis_socket
-        if socket_path.exists():
-            try:
-                if redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping():
-                    raise StartupError(
-                        f"osler is already running on {self.settings.data_dir} "
-                        "(stop it, or set OSLER_DATA_DIR to another folder)"
-                    )
-            except (redis.ConnectionError, redis.TimeoutError):
-                pass
+        if unix_socket_answers(socket_path):
+            raise StartupError(
+                f"osler is already running on {self.settings.data_dir} "
+                "(stop it, or set OSLER_DATA_DIR to another folder)"
+            )
         self.redis_server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
 
     def _child_env(self, scheduler: str) -> dict[str, str]:

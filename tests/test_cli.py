@@ -14,16 +14,22 @@ import numpy as np
 
 from tests.conftest import REPO
 from workers.redis_connection import connect
-from workers.redis_server import RedisServer
+from workers.redis_server import RedisServer, unix_socket_answers
 from workers.settings import Settings
 from workers.tenants import TenantStore
 
 TOKEN_LINE = re.compile(r"^token: ([A-Za-z0-9_-]{32,})$")
 
 
-def osler(*args: str, data_dir: Path, timeout: float = 180, **env: str):
+def clean_env(data_dir: Path, **env: str) -> dict[str, str]:
+    """This environment without any OSLER_* setting, pointed at ``data_dir``."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OSLER_")}
     environ.update(OSLER_DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), **env)
+    return environ
+
+
+def osler(*args: str, data_dir: Path, timeout: float = 180, **env: str):
+    environ = clean_env(data_dir, **env)
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
         env=environ, cwd=REPO, capture_output=True, text=True, timeout=timeout,
@@ -39,20 +45,11 @@ def test_demo_runs_a_real_job_end_to_end_and_exits_0(tmp_path):
     assert matrix.shape == (300, 300) and matrix.dtype == np.float32
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     # The stack stopped: nothing answers on the embedded socket any more.
-    import redis
-
-    sock = tmp_path / "demo" / "service" / "redis" / "redis.sock"
-    try:
-        redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping()
-        alive = True
-    except (redis.ConnectionError, redis.TimeoutError):
-        alive = False
-    assert not alive
+    assert not unix_socket_answers(tmp_path / "demo" / "service" / "redis" / "redis.sock")
 
 
 def test_up_prints_a_token_and_the_client_commands_work(tmp_path):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OSLER_")}
-    environ.update(OSLER_DATA_DIR=str(tmp_path), PYTHONPATH=str(REPO))
+    environ = clean_env(tmp_path)
     from api.embedded import free_port
 
     port = free_port()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from werkzeug.utils import secure_filename
 
 from .clock import utc_now
 from .errors import BadRequest, Conflict, NotFound
+from .ids import is_uuid4, new_id
 from .layout import DataLayout
 
 
@@ -54,7 +54,7 @@ class DatasetStore:
 
     def add(self, owner: str, name: str, staged: Path, size: int, sha256: str) -> Dataset:
         """Move a fully received upload into place and record it."""
-        dataset_id = str(uuid.uuid4())
+        dataset_id = new_id()
         filename = safe_file_name(name)
         folder = self.layout.dataset_dir(owner, dataset_id)
         folder.mkdir(parents=True)
@@ -68,11 +68,7 @@ class DatasetStore:
 
     def get(self, dataset_id: str, owner: str) -> Dataset:
         """The caller's dataset; another tenant's dataset is as unknown as a missing one."""
-        try:
-            uuid.UUID(dataset_id)
-        except (ValueError, TypeError, AttributeError):
-            raise NotFound(f"no dataset with id {dataset_id!r}") from None
-        raw = self.redis.get(_dataset_key(dataset_id))
+        raw = self.redis.get(_dataset_key(dataset_id)) if is_uuid4(dataset_id) else None
         dataset = Dataset(**json.loads(raw)) if raw else None
         if dataset is None or dataset.owner != owner:
             raise NotFound(f"no dataset with id {dataset_id!r}")

@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ import redis
 
 from .clock import parse_utc, utc_now
 from .errors import BadRequest, Conflict, JobCancelled, NotFound
+from .ids import is_uuid4, new_id
 
 log = logging.getLogger("osler.jobs")
 
@@ -48,14 +48,6 @@ def _tenant_jobs_key(owner: str) -> str:
 
 def _tenant_active_key(owner: str) -> str:
     return f"osler:active:{owner}"
-
-
-def is_job_id(value: str) -> bool:
-    """True for a canonical UUID4 string (anything else cannot name a job)."""
-    try:
-        return str(uuid.UUID(value, version=4)) == value
-    except (ValueError, AttributeError, TypeError):
-        return False
 
 
 @dataclass
@@ -125,7 +117,7 @@ class JobStore:
 
     def create(self, owner: str, kind: str, params: dict[str, Any]) -> Job:
         """Store a new queued job and return it."""
-        job = Job(id=str(uuid.uuid4()), kind=kind, owner=owner, params=params)
+        job = Job(id=new_id(), kind=kind, owner=owner, params=params)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(_job_key(job.id), job.encode(), ex=self.ttl_seconds)
         pipe.zadd(_tenant_jobs_key(owner), {job.id: time.time()})
@@ -145,7 +137,7 @@ class JobStore:
 
     def load(self, job_id: str) -> Job | None:
         """The job with this id, or None (workers use it; no owner check)."""
-        if not is_job_id(job_id):
+        if not is_uuid4(job_id):
             return None
         raw = self.redis.get(_job_key(job_id))
         return Job.decode(raw) if raw else None

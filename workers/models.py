@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import redis
 
 from .clock import utc_now
 from .errors import InvalidParams, NotFound
+from .ids import is_uuid4, new_id
 from .layout import DataLayout
 
 INFERENCE_TASK = "osler.model_inference"
@@ -80,7 +80,7 @@ class ModelStore:
         dataset_sha256: str | None,
     ) -> Model:
         """Copy a training job's outputs into the registry and record a new version."""
-        model_id = str(uuid.uuid4())
+        model_id = new_id()
         target = self.folder(owner, model_id)
         shutil.copytree(source_dir, target)
         version = int(self.redis.hincrby(f"osler:model-versions:{owner}", kind, 1))
@@ -109,11 +109,7 @@ class ModelStore:
 
     def get(self, model_id: str, owner: str) -> Model:
         """The caller's model; another tenant's model is as unknown as a missing one."""
-        try:
-            uuid.UUID(model_id)
-        except (ValueError, TypeError, AttributeError):
-            raise NotFound(f"no model with id {model_id!r}") from None
-        raw = self.redis.get(_model_key(model_id))
+        raw = self.redis.get(_model_key(model_id)) if is_uuid4(model_id) else None
         model = Model(**json.loads(raw)) if raw else None
         if model is None or model.owner != owner:
             raise NotFound(f"no model with id {model_id!r}")

@@ -29,6 +29,14 @@ def redis_server_binary() -> str:
     return found
 
 
+def unix_socket_answers(socket_path: Path) -> bool:
+    """True when a Redis server answers PING on ``socket_path`` (an embedded stack is up)."""
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+
+
 class RedisServer:
     """Start, stop and restart one redis-server, persisted (AOF) under ``folder``."""
 
