@@ -114,6 +114,10 @@ class JobContext:
 
         return get_client(self.settings)
 
+    @property
+    def models(self) -> ModelStore:
+        return ModelStore(self.store.redis, DataLayout(self.settings.data_dir))
+
     def cache_dir(self, namespace: str) -> Path:
         return DataLayout(self.settings.data_dir).cache_dir(namespace)
 
@@ -140,13 +144,10 @@ def _register_model(
     description = result.get("model")
     if kind.model_kind is None or not isinstance(description, dict):
         return
-    description = {
-        **description,
-        "class_names": description.get("class_names") or description.get("classes"),
-        "metrics": description.get("metrics") or result.get("metrics") or {},
-    }
+    # A kernel that reports its metrics beside the model (not inside it) lends them to the model.
+    description = {**description, "metrics": description.get("metrics") or result.get("metrics")}
     dataset = ctx.input_dataset("dataset") if "dataset" in ctx.params else None
-    model = ModelStore(ctx.store.redis, DataLayout(ctx.settings.data_dir)).register(
+    model = ctx.models.register(
         ctx.job.owner,
         kind.model_kind,
         description,

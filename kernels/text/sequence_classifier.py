@@ -328,7 +328,7 @@ def train_sequence_classifier(
             "framework": "keras", "file": MODEL_FILE, "config_file": CONFIG_FILE,
             "tokenizer_file": TOKENIZER_FILE if prep.tokenizer else None,
             "tokenizer": prep.tokenizer.to_dict()["config"] if prep.tokenizer else None,
-            "input": input_kind, "classes": prep.classes,
+            "input": input_kind, "class_names": prep.classes,
             "vocabulary_size": len(prep.tokenizer.vocabulary) if prep.tokenizer else None,
             "parameters": int(model.count_params()),
         },

@@ -48,7 +48,7 @@ def test_artifacts_and_summary(text_model):
     for name in ("model.keras", "tokenizer.json", "classifier.json", "history.json", "curves.png",
                  "confusion_matrix.png", "metrics.json"):
         assert (out / name).is_file(), name
-    assert summary["model"]["classes"] == ["cardio", "ortho"]
+    assert summary["model"]["class_names"] == ["cardio", "ortho"]
     assert summary["samples"] == {"train": 192, "val": 24, "test": 24}
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 2 and len(history["val_loss"]) == 2

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..kinds.imaging import BATCH_PREDICT, TRAIN_IMAGE_CLASSIFIER
-from ..layout import DataLayout
-from ..models import ModelStore
 from ..runner import JobContext
 from .job_task import job_task
 
@@ -33,7 +31,7 @@ def train_image_classifier(ctx: JobContext) -> dict[str, Any]:
 
 @job_task(BATCH_PREDICT)
 def batch_predict(ctx: JobContext) -> dict[str, Any]:
-    store = ModelStore(ctx.store.redis, DataLayout(ctx.settings.data_dir))
+    store = ctx.models
     model = store.get(ctx.params["model"], ctx.job.owner)
     folder = store.path(model)
     dataset = ctx.input_path("dataset")

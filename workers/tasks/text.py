@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..kinds.text import TRAIN_SEQ2SEQ, TRAIN_SEQUENCE_CLASSIFIER, TRAIN_WORD2VEC
-from ..layout import DataLayout
-from ..models import ModelStore
 from ..runner import JobContext
 from .job_task import job_task
 
@@ -31,7 +29,7 @@ def train_sequence_classifier(ctx: JobContext) -> dict[str, Any]:
 
     word2vec_path = None
     if "word2vec_model" in ctx.params:
-        store = ModelStore(ctx.store.redis, DataLayout(ctx.settings.data_dir))
+        store = ctx.models
         model = store.get(ctx.params["word2vec_model"], ctx.job.owner)
         word2vec_path = store.path(model) / model.file
     return train(
