@@ -154,6 +154,11 @@ def test_another_tenant_cannot_see_or_use_the_model(client, trained, new_token):
                            json={"arrays": [np.zeros((28, 28)).tolist()]}, headers=auth(other))
     assert response.status_code == 404
     assert client.delete(f"/v1/models/{model_id}", headers=auth(other)).status_code == 404
+    owner = trained["token"]
+    unknown = client.post(f"/v1/models/{model_id}/explode", json={}, headers=auth(owner))
+    assert unknown.status_code == 404 and "explode" in unknown.get_json()["detail"]
+    not_json = client.post(f"/v1/models/{model_id}/predict", data="x", headers=auth(owner))
+    assert not_json.status_code == 400
     dataset = upload(client, other, "x.npz", b"not really").get_json()
     stolen = client.post(
         "/v1/jobs", json={"kind": "predict", "params": {"model": model_id,

@@ -113,6 +113,8 @@ def test_idempotency_key_returns_the_same_job_and_rejects_a_different_body(clien
                    headers={"Idempotency-Key": "k-1"})
     assert other.status_code == 422
     assert "Idempotency-Key" in other.get_json()["detail"]
+    too_long = submit(client, token, params, headers={"Idempotency-Key": "k" * 256})
+    assert too_long.status_code == 422 and "Idempotency-Key" in too_long.get_json()["detail"]
     wait_for_job(client, token, first.get_json()["id"])
 
 
