@@ -85,8 +85,11 @@ def write_bed_zip(genotypes: np.ndarray, folder: Path) -> Path:
     return archive
 
 
-def time_service(client: OslerClient, dataset_id: str, metric: str, repeats: int) -> float:
+def time_service(client: OslerClient, dataset_id: str, metric: str,
+                 repeats: int) -> tuple[float, dict[str, float]]:
+    """Median seconds POST -> succeeded, and the phases of the last job (where its time went)."""
     times = []
+    phases: dict[str, float] = {}
     for _ in range(repeats):
         start = time.perf_counter()
         job = client.submit(
@@ -97,7 +100,8 @@ def time_service(client: OslerClient, dataset_id: str, metric: str, repeats: int
         if done["state"] != "succeeded":
             raise SystemExit(f"service job {done['state']}: {done['error']}")
         times.append(elapsed)
-    return statistics.median(times)
+        phases = done["result"].get("phase_seconds", {})
+    return statistics.median(times), phases
 
 
 def time_plink(metric: str, bfile: Path, out: Path) -> float | None:
@@ -163,7 +167,8 @@ def main() -> None:
                 for fmt in args.formats:
                     dataset = client.upload(inputs[fmt])
                     for metric in args.metrics:
-                        service_s = time_service(client, dataset["id"], metric, args.repeats)
+                        service_s, phases = time_service(client, dataset["id"], metric,
+                                                         args.repeats)
                         line = (f"osler {metric:<5} from .{fmt:<3} POST -> succeeded "
                                 f"(median of {args.repeats}): {service_s:.2f} s")
                         if metric == "dot" and numpy_s:
@@ -172,6 +177,8 @@ def main() -> None:
                         if len(peer) == 4:
                             line += f"   {peer[0]}/osler {peer[3] / service_s:.2f}x faster"
                         print(line, flush=True)
+                        print("      phases (s): " + ", ".join(f"{k} {v:.2f}"
+                                                              for k, v in phases.items()))
             print(f"peak RSS summed over the stack's processes: {rss.peak / 2**30:.2f} GiB")
 
 

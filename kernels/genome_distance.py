@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import genome_metrics as gm
+from .bed_planes import count_bed_block, pack_bed_block
 from .blocked import CHUNK_ROWS_ELEMENTS, MatrixFile, run_row_blocks, symmetric_blockwise
 from .errors import InputError
 from .genotypes import Genotypes, inspect_file, load_genotypes
@@ -121,16 +122,12 @@ def run_genome_distance(
 
     report(progress, 0.0, "reading genotypes")
     clock = _PhaseClock()
-    cohort = load_genotypes(Path(dataset_path), work_dir, client)
+    cohort = load_genotypes(Path(dataset_path), work_dir)
     clock.lap("read")
     n, m_all = cohort.shape
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    rows = max(1, CHUNK_ROWS_ELEMENTS // m_all)
-    parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
-                           fn_kwargs={"genotypes": str(cohort.path)})
-    called = np.sum([c for c, _ in parts], axis=0)
-    allele_sum = np.sum([s for _, s in parts], axis=0)
+    called, allele_sum = _variant_counts(cohort, client)
     keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
@@ -145,16 +142,11 @@ def run_genome_distance(
     keep_path = work_dir / "keep.npy"
     np.save(keep_path, keep)
     planes_path = work_dir / "planes.npy"
-    planes = np.lib.format.open_memmap(planes_path, mode="w+", dtype=np.uint64,
-                                       shape=(3, n, (m + 63) // 64))
-    del planes
-    run_row_blocks(gm.pack_block, n, rows=rows, client=client,
-                   fn_kwargs={"genotypes": str(cohort.path), "keep": str(keep_path),
-                              "planes": str(planes_path)})
+    _pack_planes(cohort, keep_path, planes_path, m, client)
     clock.lap("pack")
     report(progress, 0.18, "computing tiles")
 
-    tile_fn, tile_kwargs, max_rows = _tile_job(metric, cohort, keep, called, allele_sum,
+    tile_fn, tile_kwargs, max_rows = _tile_job(metric, n, keep, called, allele_sum,
                                                work_dir, planes_path, m, has_missing)
     suffix = PLINK_SUFFIX[metric]
     matrix = MatrixFile(str(out_dir / "matrix.npy"), n, "float32", npy=True)
@@ -215,6 +207,39 @@ class _PhaseClock:
         self._last = now
 
 
+def _variant_counts(cohort: Genotypes, client: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant: called genotypes and the sum of allele counts, in blocks (on Dask)."""
+    n, m = cohort.shape
+    if cohort.is_bed:
+        step = max(64, CHUNK_ROWS_ELEMENTS // n)
+        parts = run_row_blocks(count_bed_block, m, rows=step, client=client,
+                               fn_kwargs={"bed": str(cohort.path), "n": n})
+        return (np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts]))
+    rows = max(1, CHUNK_ROWS_ELEMENTS // m)
+    parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
+                           fn_kwargs={"genotypes": str(cohort.path)})
+    return np.sum([c for c, _ in parts], axis=0), np.sum([s for _, s in parts], axis=0)
+
+
+def _pack_planes(cohort: Genotypes, keep_path: Path, planes_path: Path, m: int,
+                 client: Any) -> None:
+    """Write the ``(3, n, W)`` bit planes of the kept variants: word blocks of a .bed, row
+    blocks of an int8 matrix (on Dask)."""
+    n, m_all = cohort.shape
+    words = (m + 63) // 64
+    planes = np.lib.format.open_memmap(planes_path, mode="w+", dtype=np.uint64,
+                                       shape=(3, n, words))
+    del planes
+    paths = {"keep": str(keep_path), "planes": str(planes_path)}
+    if cohort.is_bed:
+        step = max(1, CHUNK_ROWS_ELEMENTS // (64 * n))
+        run_row_blocks(pack_bed_block, words, rows=step, client=client,
+                       fn_kwargs={"bed": str(cohort.path), "n": n, **paths})
+    else:
+        run_row_blocks(gm.pack_block, n, rows=max(1, CHUNK_ROWS_ELEMENTS // m_all),
+                       client=client, fn_kwargs={"genotypes": str(cohort.path), **paths})
+
+
 def _check_params(metric: str, maf: float | None, geno: float | None,
                   block_size: int | None) -> None:
     if metric not in METRICS:
@@ -251,12 +276,11 @@ def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: flo
     return np.flatnonzero(ok).astype(np.int64), {k: v for k, v in skipped.items() if v}
 
 
-def _tile_job(metric: str, cohort: Genotypes, keep: np.ndarray, called: np.ndarray,
+def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray,
               allele_sum: np.ndarray, work_dir: Path, planes_path: Path, m: int,
               has_missing: bool) -> tuple[Any, dict[str, Any], int]:
     """The tile function, its file-path arguments and the largest tile edge for the metric."""
     planes = str(planes_path)
-    n = len(cohort.sample_ids)
     if metric == "dot":
         return gm.dot_tile, {"planes": planes, "n_variants": m}, n
     if metric in ("ibs", "1-ibs", "allele-ct"):
@@ -264,25 +288,19 @@ def _tile_job(metric: str, cohort: Genotypes, keep: np.ndarray, called: np.ndarr
                                   "has_missing": has_missing}, n
     if metric == "king":
         return gm.king_tile, {"planes": planes}, n
-    # grm: standardise on the fly from the int8 matrix of the kept variants
-    geno_path = cohort.path
-    if keep.size != called.size:
-        geno_path = work_dir / "genotypes.kept.npy"
-        src = np.load(cohort.path, mmap_mode="r")
-        dst = np.lib.format.open_memmap(geno_path, mode="w+", dtype=np.int8, shape=(n, m))
-        step = max(1, CHUNK_ROWS_ELEMENTS // src.shape[1])
-        for r0 in range(0, n, step):
-            dst[r0:r0 + step] = src[r0:r0 + step][:, keep]
-        del dst, src
+    # grm: z is unpacked from the planes of the kept variants; center and scale are padded
+    # to whole words with zeros so the padding bits give z = 0.
     p = allele_frequency(called[keep], allele_sum[keep])
     var = 2.0 * p * (1.0 - p)
     polymorphic = np.isfinite(var) & (var > 0)
-    center = np.where(polymorphic, 2.0 * p, 0.0).astype(np.float32)
-    scale = np.where(polymorphic, 1.0 / np.sqrt(np.where(polymorphic, var, 1.0)), 0.0)
+    padded = 64 * ((m + 63) // 64)
+    center = np.zeros(padded, dtype=np.float32)
+    scale = np.zeros(padded, dtype=np.float32)
+    center[:m] = np.where(polymorphic, 2.0 * p, 0.0)
+    scale[:m] = np.where(polymorphic, 1.0 / np.sqrt(np.where(polymorphic, var, 1.0)), 0.0)
     np.save(work_dir / "grm_center.npy", center)
-    np.save(work_dir / "grm_scale.npy", scale.astype(np.float32))
-    return gm.grm_tile, {"genotypes": str(geno_path), "planes": planes,
-                         "center": str(work_dir / "grm_center.npy"),
+    np.save(work_dir / "grm_scale.npy", scale)
+    return gm.grm_tile, {"planes": planes, "center": str(work_dir / "grm_center.npy"),
                          "scale": str(work_dir / "grm_scale.npy"),
                          "n_variants": m, "has_missing": has_missing}, n
 

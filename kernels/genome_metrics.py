@@ -7,12 +7,10 @@ Genotypes (allele counts 0/1/2, -1 missing) are packed sample-major into three b
 - plane 1, ``l``: genotype == 2,
 - plane 2, ``p``: the call is present (not missing).
 
-A missing call has h = l = 0. Since g = h + l with h >= l, for two samples called at a variant
-``|g_i - g_j| = [h_i xor h_j] + [l_i xor l_j]`` and ``g_i * g_j = sum of the four and-products``,
-so every count a PLINK distance needs is a sum of popcounts of and/xor combinations of planes.
-
-numba has no popcount function, so :func:`popcount64` is an intrinsic that emits LLVM's
-``llvm.ctpop.i64``; LLVM vectorises it (AVX2 nibble lookup, or ``vpopcntq`` on AVX-512 cores).
+A missing call has h = l = 0. Since g = h + l with h >= l, ``min(g_i, g_j) = h_i h_j + l_i l_j``
+and ``g_i g_j`` is the sum of the four and-products, so every count a PLINK distance needs is a
+sum of *terms* ``Σ popcount(plane_a(i) & plane_b(j))``: one register-blocked kernel,
+:func:`kernels.popcount_gram.and_popcount_gram`, computes them all.
 
 Tile functions (``*_tile``) follow :mod:`kernels.blocked`: ``fn(i0, i1, j0, j1, **paths)`` reads
 its rows from the memory-mapped files and returns a float64 tile; on a diagonal tile (i0 == j0)
@@ -24,14 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .popcount import popcount64
-
-WORD_CHUNK = 2048
-"""Words (x64 variants) per cache block. Long inner loops amortise each pair's reduction; tuned
-on a 2-core AVX2 machine (2048 x 16 beat 256 x 64 by ~1.5x for IBS)."""
-
-ROW_CHUNK = 16
-"""Rows of the second operand per cache block (16 x 2048 x 8 B = 256 KiB per plane)."""
+from .popcount_gram import gram_counts
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
@@ -123,193 +114,41 @@ def count_rows(genotypes, called, allele_sum):
                 s_acc[v] += g * c
 
 
-_BED_CODES = np.array([2, -1, 1, 0], dtype=np.int8)
-"""PLINK .bed 2-bit codes -> count of A1: 00 hom A1, 01 missing, 10 het, 11 hom A2."""
+_BIT32 = np.array([1 << b for b in range(32)], dtype=np.uint32)
 
 
 @njit(nogil=True, cache=True)
-def decode_bed(bed, n, out, v_out0, codes):
-    """Decode variant-major .bed rows (v, ceil(n/4) bytes) into sample-major int8 ``out``.
+def _standardise_planes(h, two, present, center, scale, bit, out):
+    """``out[i, 64 k + b] = (g - center) * scale`` from the planes' words, 0 where missing.
 
-    Variants are decoded in groups of 64 into a small variant-major buffer, then written out
-    transposed, so both the reads and the writes stay sequential.
+    g = bit b of h + bit b of l. ``center`` and ``scale`` cover ``64 * words`` variants (zero
+    past the last one, so padding bits give 0). Each 32-bit half-word is tested against the
+    constant ``bit`` masks, a form LLVM turns into 16-lane vector compares.
     """
-    m = bed.shape[0]
-    lut = np.empty((256, 4), dtype=np.int8)
-    for byte in range(256):
-        for k in range(4):
-            lut[byte, k] = codes[(byte >> (2 * k)) & 3]
-    group = 64
-    buf = np.empty((group, n + 3), dtype=np.int8)
-    for v0 in range(0, m, group):
-        v1 = min(m, v0 + group)
-        for v in range(v0, v1):
-            row = bed[v]
-            dst = buf[v - v0]
-            for b in range(row.shape[0]):
-                code = row[b]
-                dst[4 * b] = lut[code, 0]
-                dst[4 * b + 1] = lut[code, 1]
-                dst[4 * b + 2] = lut[code, 2]
-                dst[4 * b + 3] = lut[code, 3]
-        for s in range(n):
-            for v in range(v0, v1):
-                out[s, v_out0 + v] = buf[v - v0, s]
-
-
-@njit(nogil=True, cache=True)
-def _standardise(genotypes, center, scale, out):
-    """out = (g - center) * scale per column, 0 where missing (float32)."""
-    rows, m = genotypes.shape
+    rows, words = h.shape
+    low = np.uint64(0xFFFFFFFF)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
     for i in range(rows):
-        for v in range(m):
-            g = genotypes[i, v]
-            if g >= 0:
-                out[i, v] = (np.float32(g) - center[v]) * scale[v]
-            else:
-                out[i, v] = np.float32(0.0)
-
-
-# --------------------------------------------------------------------------- popcount kernels
-
-
-@njit(nogil=True, cache=True)
-def _dot_counts(h1, l1, h2, l2, out, diag):
-    """out[i, j] += sum over variants of g_i * g_j (missing counted as 0)."""
-    n1, n_words = h1.shape
-    n2 = h2.shape[0]
-    for w0 in range(0, n_words, WORD_CHUNK):
-        w1 = min(n_words, w0 + WORD_CHUNK)
-        for jb in range(0, n2, ROW_CHUNK):
-            je = min(n2, jb + ROW_CHUNK)
-            for i in range(n1):
-                a = h1[i, w0:w1]
-                b = l1[i, w0:w1]
-                start = max(jb, i) if diag else jb
-                for j in range(start, je):
-                    c = h2[j, w0:w1]
-                    d = l2[j, w0:w1]
-                    s = np.uint64(0)
-                    for k in range(a.shape[0]):
-                        s += (popcount64(a[k] & c[k]) + popcount64(a[k] & d[k])
-                              + popcount64(b[k] & c[k]) + popcount64(b[k] & d[k]))
-                    out[i, j] += s
-
-
-@njit(nogil=True, cache=True)
-def _diff_counts(h1, l1, h2, l2, out, diag):
-    """out[i, j] += sum |g_i - g_j| for data without missing calls."""
-    n1, n_words = h1.shape
-    n2 = h2.shape[0]
-    for w0 in range(0, n_words, WORD_CHUNK):
-        w1 = min(n_words, w0 + WORD_CHUNK)
-        for jb in range(0, n2, ROW_CHUNK):
-            je = min(n2, jb + ROW_CHUNK)
-            for i in range(n1):
-                a = h1[i, w0:w1]
-                b = l1[i, w0:w1]
-                start = max(jb, i) if diag else jb
-                for j in range(start, je):
-                    c = h2[j, w0:w1]
-                    d = l2[j, w0:w1]
-                    s = np.uint64(0)
-                    for k in range(a.shape[0]):
-                        s += popcount64(a[k] ^ c[k]) + popcount64(b[k] ^ d[k])
-                    out[i, j] += s
-
-
-@njit(nogil=True, cache=True)
-def _diff_counts_missing(h1, l1, p1, h2, l2, p2, diff, pairs, diag):
-    """diff[i, j] += sum |g_i - g_j| and pairs[i, j] += variants called in both."""
-    n1, n_words = h1.shape
-    n2 = h2.shape[0]
-    for w0 in range(0, n_words, WORD_CHUNK):
-        w1 = min(n_words, w0 + WORD_CHUNK)
-        for jb in range(0, n2, ROW_CHUNK):
-            je = min(n2, jb + ROW_CHUNK)
-            for i in range(n1):
-                a = h1[i, w0:w1]
-                b = l1[i, w0:w1]
-                q = p1[i, w0:w1]
-                start = max(jb, i) if diag else jb
-                for j in range(start, je):
-                    c = h2[j, w0:w1]
-                    d = l2[j, w0:w1]
-                    r = p2[j, w0:w1]
-                    s = np.uint64(0)
-                    t = np.uint64(0)
-                    for k in range(a.shape[0]):
-                        both = q[k] & r[k]
-                        s += popcount64((a[k] ^ c[k]) & both) + popcount64((b[k] ^ d[k]) & both)
-                        t += popcount64(both)
-                    diff[i, j] += s
-                    pairs[i, j] += t
-
-
-@njit(nogil=True, cache=True)
-def _pair_counts(p1, p2, out, diag):
-    """out[i, j] += variants called in both samples."""
-    n1, n_words = p1.shape
-    n2 = p2.shape[0]
-    for w0 in range(0, n_words, WORD_CHUNK):
-        w1 = min(n_words, w0 + WORD_CHUNK)
-        for jb in range(0, n2, ROW_CHUNK):
-            je = min(n2, jb + ROW_CHUNK)
-            for i in range(n1):
-                q = p1[i, w0:w1]
-                start = max(jb, i) if diag else jb
-                for j in range(start, je):
-                    r = p2[j, w0:w1]
-                    t = np.uint64(0)
-                    for k in range(q.shape[0]):
-                        t += popcount64(q[k] & r[k])
-                    out[i, j] += t
-
-
-@njit(nogil=True, cache=True)
-def _king_counts(h1, l1, p1, h2, l2, p2, opposite, het_mismatch, het_i, het_j, diag):
-    """KING-robust counts over variants called in both samples.
-
-    opposite: IBS0 (one sample 0, the other 2); het_mismatch: one het, the other homozygous;
-    het_i / het_j: hets of sample i / j.
-    """
-    n1, n_words = h1.shape
-    n2 = h2.shape[0]
-    for w0 in range(0, n_words, WORD_CHUNK):
-        w1 = min(n_words, w0 + WORD_CHUNK)
-        for jb in range(0, n2, ROW_CHUNK):
-            je = min(n2, jb + ROW_CHUNK)
-            for i in range(n1):
-                a = h1[i, w0:w1]
-                b = l1[i, w0:w1]
-                q = p1[i, w0:w1]
-                start = max(jb, i) if diag else jb
-                for j in range(start, je):
-                    c = h2[j, w0:w1]
-                    d = l2[j, w0:w1]
-                    r = p2[j, w0:w1]
-                    s0 = np.uint64(0)
-                    s1 = np.uint64(0)
-                    s2 = np.uint64(0)
-                    s3 = np.uint64(0)
-                    for k in range(a.shape[0]):
-                        # het = h and not l; hom-ref (called) = p and not h
-                        ei = a[k] & ~b[k]
-                        ej = c[k] & ~d[k]
-                        s0 += popcount64(b[k] & r[k] & ~c[k]) + popcount64(d[k] & q[k] & ~a[k])
-                        s1 += popcount64((ei ^ ej) & q[k] & r[k])
-                        s2 += popcount64(ei & r[k])
-                        s3 += popcount64(ej & q[k])
-                    opposite[i, j] += s0
-                    het_mismatch[i, j] += s1
-                    het_i[i, j] += s2
-                    het_j[i, j] += s3
+        for k in range(words):
+            for half in range(2):
+                shift = np.uint64(32 * half)
+                hw = np.uint32((h[i, k] >> shift) & low)
+                lw = np.uint32((two[i, k] >> shift) & low)
+                pw = np.uint32((present[i, k] >> shift) & low)
+                base = 64 * k + 32 * half
+                for b in range(32):
+                    g = (one if hw & bit[b] else zero) + (one if lw & bit[b] else zero)
+                    z = (g - center[base + b]) * scale[base + b]
+                    out[i, base + b] = z if pw & bit[b] else zero
 
 
 # --------------------------------------------------------------------------- tile functions
 
 
-def _plane_rows(planes: str, i0: int, i1: int, j0: int, j1: int, which: tuple[int, ...]):
+def _plane_rows(planes: str, i0: int, i1: int, j0: int, j1: int,
+                which: tuple[int, ...]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Planes ``which`` of rows i0:i1 and of rows j0:j1 (the same arrays on a diagonal tile)."""
     arr = np.load(planes, mmap_mode="r")
     first = tuple(np.asarray(arr[k, i0:i1]) for k in which)
     if i0 == j0:
@@ -317,12 +156,20 @@ def _plane_rows(planes: str, i0: int, i1: int, j0: int, j1: int, which: tuple[in
     return first, tuple(np.asarray(arr[k, j0:j1]) for k in which)
 
 
+def _row_sums(h: np.ndarray, two: np.ndarray) -> np.ndarray:
+    """Σ_v g over each row (missing calls count 0): popcount(h) + popcount(l)."""
+    return (np.bitwise_count(h).sum(axis=1, dtype=np.int64)
+            + np.bitwise_count(two).sum(axis=1, dtype=np.int64))
+
+
 def dot_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str, n_variants: int) -> np.ndarray:
-    """``A_I · A_Jᵀ / m`` with missing calls counted as 0 (the seed formula)."""
+    """``A_I · A_Jᵀ / m`` with missing calls counted as 0 (the seed formula).
+
+    g_i g_j = (h_i + l_i)(h_j + l_j): four popcount terms.
+    """
     (h1, l1), (h2, l2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1))
-    out = np.zeros((i1 - i0, j1 - j0), dtype=np.uint64)
-    _dot_counts(h1, l1, h2, l2, out, i0 == j0)
-    return out / float(n_variants)
+    counts = gram_counts([h1, h1, l1, l1], [h2, l2, h2, l2], upper=i0 == j0)
+    return counts / float(n_variants)
 
 
 def distance_tile(
@@ -333,19 +180,21 @@ def distance_tile(
 
     With d = sum of |g_i - g_j| and M_ij = variants called in both:
     allele-ct = d * M / M_ij, 1-ibs = d / (2 M_ij), ibs = 1 - d / (2 M_ij).
+
+    |g_i - g_j| = g_i + g_j - 2 min(g_i, g_j) and min(g_i, g_j) = h_i h_j + l_i l_j, so
+    d = S_i + S_j - 2 G with G = Σ (h_i h_j + l_i l_j). With missing calls the sums run over
+    variants called in both: S_i + S_j becomes Σ g_i p_j + Σ p_i g_j (missing has h = l = 0).
     """
-    diag = i0 == j0
-    shape = (i1 - i0, j1 - j0)
-    diff = np.zeros(shape, dtype=np.uint64)
+    upper = i0 == j0
     if has_missing:
         (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
-        pairs = np.zeros(shape, dtype=np.uint64)
-        _diff_counts_missing(h1, l1, p1, h2, l2, p2, diff, pairs, diag)
-        m_pair = pairs.astype(np.float64)
+        sums = gram_counts([h1, l1, p1, p1], [p2, p2, h2, l2], upper)
+        m_pair = gram_counts([p1], [p2], upper).astype(np.float64)
     else:
         (h1, l1), (h2, l2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1))
-        _diff_counts(h1, l1, h2, l2, diff, diag)
+        sums = _row_sums(h1, l1)[:, None] + _row_sums(h2, l2)[None, :]
         m_pair = np.float64(n_variants)
+    diff = (sums - 2 * gram_counts([h1, l1], [h2, l2], upper)).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "allele-ct":
             return diff * (float(n_variants) / m_pair)
@@ -358,53 +207,58 @@ def king_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str) -> np.ndarray:
 
     phi = 1/2 - (4 * IBS0 + N_het_mismatch) / (4 * min(N_het_i, N_het_j)), counted over
     variants called in both samples (equal to the KING paper's between-family estimator).
+    With e = het (h and not l) and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j,
+    N_het_i = Σ e_i p_j, N_het_j = Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j.
     """
-    diag = i0 == j0
-    shape = (i1 - i0, j1 - j0)
+    upper = i0 == j0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
-    counts = [np.zeros(shape, dtype=np.uint64) for _ in range(4)]
-    _king_counts(h1, l1, p1, h2, l2, p2, *counts, diag)
-    opposite, mismatch, het_i, het_j = (c.astype(np.float64) for c in counts)
+    e1, r1 = h1 & ~l1, p1 & ~h1
+    e2, r2 = (e1, r1) if upper else (h2 & ~l2, p2 & ~h2)
+    opposite = gram_counts([l1, r1], [r2, l2], upper).astype(np.float64)
+    het_i = gram_counts([e1], [p2], upper).astype(np.float64)
+    het_j = gram_counts([p1], [e2], upper).astype(np.float64)
+    mismatch = het_i + het_j - 2.0 * gram_counts([e1], [e2], upper)
     with np.errstate(divide="ignore", invalid="ignore"):
         return 0.5 - (4.0 * opposite + mismatch) / (4.0 * np.minimum(het_i, het_j))
 
 
 def grm_tile(
-    i0: int, i1: int, j0: int, j1: int, *, genotypes: str, planes: str, center: str,
-    scale: str, n_variants: int, has_missing: bool,
+    i0: int, i1: int, j0: int, j1: int, *, planes: str, center: str, scale: str,
+    n_variants: int, has_missing: bool,
 ) -> np.ndarray:
     """The variance-standardised relationship matrix of ``plink --make-rel``.
 
     z = (g - 2p) / sqrt(2p(1-p)) with p from the called genotypes, z = 0 for missing calls and
     monomorphic variants; A_ij = sum z_i z_j / M_ij, M_ij = variants called in both (monomorphic
-    ones included, as PLINK counts them). Products are float32 BLAS (SYRK on diagonal tiles).
+    ones included, as PLINK counts them). z is unpacked from the bit planes a chunk of variants
+    at a time; products are float32 BLAS (SYRK on diagonal tiles) summed in float64.
     """
     diag = i0 == j0
-    geno = np.load(genotypes, mmap_mode="r")
+    (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
     mu = np.load(center)
     inv = np.load(scale)
-    m = geno.shape[1]
+    words = h1.shape[1]
+    step = GRM_COLUMN_CHUNK // 64
     acc = np.zeros((i1 - i0, j1 - j0), dtype=np.float64)
-    step = GRM_COLUMN_CHUNK
-    zi = np.empty((i1 - i0, min(step, m)), dtype=np.float32)
-    zj = zi if diag else np.empty((j1 - j0, min(step, m)), dtype=np.float32)
-    for v0 in range(0, m, step):
-        v1 = min(m, v0 + step)
-        w = v1 - v0
-        a = zi[:, :w]
-        _standardise(np.asarray(geno[i0:i1, v0:v1]), mu[v0:v1], inv[v0:v1], a)
+    zi = np.empty((i1 - i0, 64 * min(step, words)), dtype=np.float32)
+    zj = zi if diag else np.empty((j1 - j0, zi.shape[1]), dtype=np.float32)
+    for w0 in range(0, words, step):
+        w1 = min(words, w0 + step)
+        cols = slice(64 * w0, 64 * w1)
+        a = zi[:, : 64 * (w1 - w0)]
+        _standardise_planes(h1[:, w0:w1], l1[:, w0:w1], p1[:, w0:w1], mu[cols], inv[cols],
+                            _BIT32, a)
         if diag:
             acc += a @ a.T
         else:
-            b = zj[:, :w]
-            _standardise(np.asarray(geno[j0:j1, v0:v1]), mu[v0:v1], inv[v0:v1], b)
+            b = zj[:, : a.shape[1]]
+            _standardise_planes(h2[:, w0:w1], l2[:, w0:w1], p2[:, w0:w1], mu[cols], inv[cols],
+                                _BIT32, b)
             acc += a @ b.T
     if has_missing:
-        (p1,), (p2,) = _plane_rows(planes, i0, i1, j0, j1, (2,))
-        pairs = np.zeros(acc.shape, dtype=np.uint64)
-        _pair_counts(p1, p2, pairs, diag)
+        pairs = gram_counts([p1], [p2], diag)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return acc / pairs.astype(np.float64)
+            return acc / pairs
     return acc / float(n_variants)
 
 
@@ -419,18 +273,6 @@ def count_block(r0: int, r1: int, *, genotypes: str) -> tuple[np.ndarray, np.nda
     allele_sum = np.zeros(m, dtype=np.int32)
     count_rows(np.asarray(geno[r0:r1]), called, allele_sum)
     return called.astype(np.int64), allele_sum.astype(np.int64)
-
-
-def decode_bed_block(v0: int, v1: int, *, bed: str, n: int, genotypes: str) -> None:
-    """Decode variants v0:v1 of a .bed file into columns v0:v1 of the int8 genotypes file."""
-    per_variant = (n + 3) // 4
-    raw = np.memmap(bed, dtype=np.uint8, mode="r", offset=3 + v0 * per_variant,
-                    shape=(v1 - v0, per_variant))
-    out = np.load(genotypes, mmap_mode="r+")
-    block = np.empty((n, v1 - v0), dtype=np.int8)
-    decode_bed(np.asarray(raw), n, block, 0, _BED_CODES)
-    out[:, v0:v1] = block
-    del out, raw
 
 
 def pack_block(r0: int, r1: int, *, genotypes: str, keep: str, planes: str) -> None:

@@ -1,10 +1,11 @@
-"""Genotype readers: ``.npy``, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF, to one matrix.
+"""Genotype readers: ``.npy``, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF.
 
-Every input becomes the same canonical form: an ``int8`` ``.npy`` of shape (samples, variants)
-holding allele counts 0/1/2 and -1 for a missing call, memory-mapped by the kernels. For PLINK
-filesets the counted allele is A1 (PLINK's convention, bed-reader's ``count_A1``); for VCF it
-is ALT (read with cyvcf2). Only biallelic SNPs are read from a VCF; other records are skipped
-and counted.
+A ``.npy`` or VCF becomes an ``int8`` ``.npy`` of shape (samples, variants) holding allele
+counts 0/1/2 and -1 for a missing call (an int8 upload is used as it is). A PLINK fileset stays
+a SNP-major ``.bed``, checked against its ``.fam`` and ``.bim``: the kernels of
+:mod:`kernels.bed_planes` count and pack its 2-bit codes directly. For PLINK filesets the counted
+allele is A1 (PLINK's convention, bed-reader's ``count_A1``); for VCF it is ALT (read with
+cyvcf2). Only biallelic SNPs are read from a VCF; other records are skipped and counted.
 """
 
 from __future__ import annotations
@@ -33,15 +34,16 @@ FORMATS = {".npy": "npy", ".zip": "plink", ".tar.gz": "plink", ".tgz": "plink",
 
 @dataclass
 class Genotypes:
-    """A cohort in canonical form.
+    """A cohort ready for the kernels.
 
     Attributes
     ----------
     path : Path
-        int8 ``.npy`` (samples x variants), -1 = missing.
+        int8 ``.npy`` (samples x variants, -1 = missing) or a SNP-major PLINK ``.bed``.
     sample_ids : list of (FID, IID)
     format : str
         ``"npy"``, ``"plink"`` or ``"vcf"``.
+    n_variants : int
     skipped : dict
         Records not read, by reason (VCF: ``multiallelic``, ``not_snp``, ``no_alt``).
     """
@@ -49,12 +51,17 @@ class Genotypes:
     path: Path
     sample_ids: list[tuple[str, str]]
     format: str
+    n_variants: int
     skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
-        arr = np.load(self.path, mmap_mode="r")
-        return int(arr.shape[0]), int(arr.shape[1])
+        return len(self.sample_ids), self.n_variants
+
+    @property
+    def is_bed(self) -> bool:
+        """True for a PLINK ``.bed`` (variant-major 2-bit codes), False for an int8 matrix."""
+        return self.path.suffix == ".bed"
 
 
 def genotype_format(path: Path) -> str:
@@ -288,27 +295,13 @@ def inspect_plink(path: Path) -> dict[str, Any]:
     return {"format": "plink", "n_samples": n, "n_variants": m}
 
 
-def _plink_to_canonical(path: Path, work_dir: Path,
-                        client: Any = None) -> tuple[Path, list[tuple[str, str]]]:
-    from .blocked import run_row_blocks
-    from .genome_metrics import decode_bed_block
-
+def _plink_checked(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str, str]], int]:
+    """Extract a fileset; return its .bed (checked against .fam and .bim), sample ids and m."""
     files = extract_plink(path, work_dir / "plink")
     ids = read_fam(files["fam"], path.name)
     m = count_bim(files["bim"], path.name)
-    n = len(ids)
-    check_bed(files["bed"], n, m, path.name)
-    out_path = work_dir / "genotypes.npy"
-    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int8, shape=(n, m))
-    del out
-    # A numba decoder (checked against bed-reader in the tests) is ~10x faster than
-    # bed-reader's sample-major read here; variant blocks run on the Dask workers if any.
-    step = max(64, (CHUNK_ELEMENTS // n) // 64 * 64)
-    run_row_blocks(decode_bed_block, m, rows=step, client=client,
-                   fn_kwargs={"bed": str(files["bed"]), "n": n, "genotypes": str(out_path)})
-    for f in files.values():
-        f.unlink()  # the canonical matrix replaces them
-    return out_path, ids
+    check_bed(files["bed"], len(ids), m, path.name)
+    return files["bed"], ids, m
 
 
 # --------------------------------------------------------------------------- VCF
@@ -425,22 +418,20 @@ def inspect_file(path: Path) -> dict[str, Any]:
     return {"format": fmt, "n_samples": n, "n_variants": None}
 
 
-def load_genotypes(path: Path, work_dir: Path, client: Any = None) -> Genotypes:
-    """Convert any accepted input into the canonical int8 matrix under ``work_dir``.
-
-    With a Dask ``client``, the decoding of a .bed runs in variant blocks on its workers.
-    """
+def load_genotypes(path: Path, work_dir: Path) -> Genotypes:
+    """Check any accepted input and bring it into a form the kernels read (see the module)."""
     path = Path(path)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     fmt = genotype_format(path)
     if fmt == "npy":
         canonical = _npy_to_canonical(path, work_dir)
-        n = int(np.load(canonical, mmap_mode="r").shape[0])
+        n, m = np.load(canonical, mmap_mode="r").shape
         ids = [(f"sample_{i + 1}", f"sample_{i + 1}") for i in range(n)]
-        return Genotypes(canonical, ids, fmt)
+        return Genotypes(canonical, ids, fmt, int(m))
     if fmt == "plink":
-        canonical, ids = _plink_to_canonical(path, work_dir, client)
-        return Genotypes(canonical, ids, fmt)
+        bed, ids, m = _plink_checked(path, work_dir)
+        return Genotypes(bed, ids, fmt, m)
     canonical, ids, skipped = _vcf_to_canonical(path, work_dir)
-    return Genotypes(canonical, ids, fmt, skipped)
+    m = int(np.load(canonical, mmap_mode="r").shape[1])
+    return Genotypes(canonical, ids, fmt, m, skipped)

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kernels.bed_planes import count_bed_block, pack_bed_block
 from kernels.errors import InputError
 from kernels.genome_distance import inspect_genotypes, run_genome_distance
+from kernels.genome_metrics import pack_rows
 from kernels.genotypes import load_genotypes
 
 from .genome_fixtures import (
@@ -50,7 +52,9 @@ def test_plink_fileset_equals_npy(tmp_path: Path, archive: str) -> None:
     assert ids[0] == "#FID\tIID" and ids[1] == "s0\ts0"
 
 
-def test_bed_decoder_equals_bed_reader(tmp_path: Path) -> None:
+def test_bed_planes_equal_bed_reader(tmp_path: Path) -> None:
+    # The .bed is packed without an int8 matrix: its planes and counts equal those of the
+    # int8 matrix bed-reader reads from the same file.
     from bed_reader import open_bed
 
     g = np.random.default_rng(3).integers(-1, 3, size=(61, 150)).astype(np.int8)
@@ -59,8 +63,21 @@ def test_bed_decoder_equals_bed_reader(tmp_path: Path) -> None:
         expected = bed.read(dtype="int8")
     expected[expected < 0] = -1
     cohort = load_genotypes(zip_fileset(files, tmp_path / "odd.zip"), tmp_path / "w")
-    np.testing.assert_array_equal(np.load(cohort.path), expected)
+    assert cohort.is_bed and cohort.shape == (61, 150)
     assert cohort.sample_ids[60] == ("s60", "s60")
+    called, allele_sum = count_bed_block(0, 150, bed=str(cohort.path), n=61)
+    np.testing.assert_array_equal(called, (expected >= 0).sum(axis=0))
+    np.testing.assert_array_equal(allele_sum, np.where(expected >= 0, expected, 0).sum(axis=0))
+    keep = np.arange(3, 150, 2, dtype=np.int64)
+    np.save(tmp_path / "keep.npy", keep)
+    planes = np.lib.format.open_memmap(tmp_path / "planes.npy", mode="w+", dtype=np.uint64,
+                                       shape=(3, 61, 2))
+    del planes
+    pack_bed_block(0, 2, bed=str(cohort.path), n=61, keep=str(tmp_path / "keep.npy"),
+                   planes=str(tmp_path / "planes.npy"))
+    reference = np.zeros((3, 61, 2), dtype=np.uint64)
+    pack_rows(expected, keep, reference)
+    np.testing.assert_array_equal(np.load(tmp_path / "planes.npy"), reference)
 
 
 @pytest.mark.parametrize("name", ["cohort.vcf", "cohort.vcf.gz"])
