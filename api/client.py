@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from workers.jobs import FINISHED_STATES
+from workers.jobs import FINISHED_STATES, MAX_WAIT_SECONDS
 from workers.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 60
@@ -84,8 +84,10 @@ class OslerClient:
             "POST", "/v1/jobs", json={"kind": kind, "params": params}, headers=headers
         ).json()
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/v1/jobs/{job_id}").json()
+    def job(self, job_id: str, wait: float = 0.0) -> dict[str, Any]:
+        """The job; with ``wait`` the server answers as soon as it finishes (at most that long)."""
+        params = {"wait": f"{wait:.3f}"} if wait > 0 else None
+        return self._request("GET", f"/v1/jobs/{job_id}", params=params).json()
 
     def jobs(self, **query: Any) -> dict[str, Any]:
         return self._request("GET", "/v1/jobs", params=query).json()
@@ -108,17 +110,26 @@ class OslerClient:
         self,
         job_id: str,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
-        poll_seconds: float = 0.2,
+        poll_seconds: float = 0.5,
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Poll until the job finishes; ``on_progress`` sees each state read."""
+        """Until the job finishes, by long polls that the server answers when it does.
+
+        With ``on_progress`` each poll lasts at most ``poll_seconds`` and the callback sees
+        every state read (a progress bar); without it each poll lasts up to the server's 30 s.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            job = self.job(job_id)
+            hold = MAX_WAIT_SECONDS if on_progress is None else poll_seconds
+            if deadline is not None:
+                hold = max(0.0, min(hold, deadline - time.monotonic()))
+            asked = time.monotonic()
+            job = self.job(job_id, wait=hold)
             if on_progress is not None:
                 on_progress(job)
             if job["state"] in FINISHED_STATES:
                 return job
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise ClientError(f"job {job_id} did not finish within {timeout} s")
-            time.sleep(poll_seconds)
+            if time.monotonic() - asked < min(hold, poll_seconds) / 2:
+                time.sleep(poll_seconds)  # a busy gateway answered at once: poll gently

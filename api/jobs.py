@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from flask import Blueprint, Response, request, send_file
 
 from workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
 from workers.idempotency import body_fingerprint
-from workers.jobs import MAX_PAGE_SIZE, STATES, Job
+from workers.jobs import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES, Job
 from workers.kinds import JobKind
 from workers.redis_connection import REDIS_DOWN_ERRORS
 
@@ -21,6 +22,12 @@ bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(require_tenant)
 
 LIST_QUERY_FIELDS = {"state", "kind", "limit", "cursor"}
+
+WAITS_PER_PROCESS = 2
+"""Long polls a gateway process holds at once; past that ``?wait=`` is answered at once, so
+waiting clients can never take every thread from other requests."""
+
+_WAIT_SLOTS = threading.BoundedSemaphore(WAITS_PER_PROCESS)
 
 
 def _job_response(job: Job, status: int) -> Response:
@@ -101,7 +108,27 @@ def list_jobs() -> dict[str, Any]:
 
 @bp.get("/<job_id>")
 def get_job(job_id: str) -> dict[str, Any]:
-    return services().jobs.get(job_id, current_tenant()).public()
+    """One job; ``?wait=S`` answers as soon as it finishes, or after S seconds (long poll)."""
+    wait = _wait_seconds(request.args.get("wait"))
+    jobs = services().jobs
+    if wait and _WAIT_SLOTS.acquire(blocking=False):
+        try:
+            return jobs.wait_finished(job_id, current_tenant(), wait).public()
+        finally:
+            _WAIT_SLOTS.release()
+    return jobs.get(job_id, current_tenant()).public()
+
+
+def _wait_seconds(raw: str | None) -> float:
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0.0 <= wait <= MAX_WAIT_SECONDS:  # NaN fails too
+        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS:g}")
+    return wait
 
 
 @bp.post("/<job_id>/cancel")

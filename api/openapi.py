@@ -64,7 +64,12 @@ def build_openapi() -> dict[str, Any]:
                 "get": _op("List your jobs, newest first (state, kind, limit, cursor)", "200",
                            errors=(400, 401)),
             },
-            "/v1/jobs/{job_id}": {"get": _op("Read a job", "200")},
+            "/v1/jobs/{job_id}": {"get": {
+                **_op("Read a job; ?wait=S (0-30 s) answers as soon as it finishes", "200",
+                      errors=(400, 401, 404)),
+                "parameters": [{"name": "wait", "in": "query", "required": False,
+                                "schema": {"type": "number", "minimum": 0, "maximum": 30}}],
+            }},
             "/v1/jobs/{job_id}/cancel": {"post": _op("Cancel a job", "202",
                                                      errors=(401, 404, 409))},
             "/v1/jobs/{job_id}/artifacts/{name}": {"get": _op("Download an artifact", "200")},

@@ -154,7 +154,7 @@ def bench_service(n: int) -> None:
             def run(params: dict) -> tuple[float, dict]:
                 start = time.perf_counter()
                 job = client.submit("drug-similarity", {**params, "plots": False})
-                done = client.wait(job["id"], poll_seconds=0.05)
+                done = client.wait(job["id"])
                 took = time.perf_counter() - start
                 if done["state"] != "succeeded":
                     raise SystemExit(f"service job {done['state']}: {done['error']}")

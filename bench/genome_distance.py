@@ -8,11 +8,14 @@ Run from the repository root::
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
 and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``. Each osler time is POST /v1/jobs to
 ``succeeded`` with ``plots=false``, on a warmed-up stack (Dask workers have loaded numba's caches),
-median of ``--repeats``. Peers run in the same process run on the same data: numpy ``A @ A.T`` with
-A already float32 in memory (2 BLAS threads), ``plink1.9 --distance square bin ibs flat-missing``
-and ``plink2 --make-rel square bin`` with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2
-links the slow reference BLAS by default). The peak RSS summed over every process of the stack
-(gateway, Celery workers, Dask scheduler and workers, Redis) is sampled while jobs run.
+median of ``--repeats``; the client long-polls (``?wait=``), so no poll interval is added and no
+busy polling takes CPU from the job. Each job's phases (read, count, pack, tiles, plots) are
+printed. Peers run in the same run on the same data, also medians of ``--repeats``: numpy
+``A @ A.T`` with A already float32 in memory (2 BLAS threads), ``plink1.9 --distance square bin
+ibs flat-missing`` and ``plink2 --make-rel square bin`` with OpenBLAS through ``LD_LIBRARY_PATH``
+(Debian's plink2 links the slow reference BLAS by default). The peak RSS summed over every
+process of the stack (gateway, Celery workers, Dask scheduler and workers, Redis) is sampled
+while jobs run.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def time_service(client: OslerClient, dataset_id: str, metric: str,
         job = client.submit(
             "genome-distance", {"dataset": dataset_id, "metric": metric, "plots": False}
         )
-        done = client.wait(job["id"], poll_seconds=0.02)
+        done = client.wait(job["id"])
         elapsed = time.perf_counter() - start
         if done["state"] != "succeeded":
             raise SystemExit(f"service job {done['state']}: {done['error']}")
@@ -104,7 +107,8 @@ def time_service(client: OslerClient, dataset_id: str, metric: str,
     return statistics.median(times), phases
 
 
-def time_plink(metric: str, bfile: Path, out: Path) -> float | None:
+def time_plink(metric: str, bfile: Path, out: Path, repeats: int) -> float | None:
+    """Median seconds of the metric's PLINK peer over ``repeats`` runs (None if not installed)."""
     peer = PLINK_PEERS.get(metric)
     if peer is None or shutil.which(peer[0]) is None:
         return None
@@ -112,9 +116,12 @@ def time_plink(metric: str, bfile: Path, out: Path) -> float | None:
     if env_extra.get("LD_LIBRARY_PATH") and not Path(OPENBLAS_DIR).exists():
         return None
     command = [binary, "--bfile", str(bfile), *extra, "--threads", "2", "--out", str(out)]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env={**os.environ, **env_extra})
-    return time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ, **env_extra})
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -150,10 +157,12 @@ def main() -> None:
             print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
                   f"{numpy_s:.2f} s")
             for metric in args.metrics:
-                plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}")
+                plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}",
+                                     args.repeats)
                 if plink_s is not None:
                     PLINK_PEERS[metric] += (plink_s,)
-                    print(f"{PLINK_PEERS[metric][0]} {metric}: {plink_s:.2f} s")
+                    print(f"{PLINK_PEERS[metric][0]} {metric} (median of {args.repeats}): "
+                          f"{plink_s:.2f} s")
 
         settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
                                                     dask_scheduler=None)

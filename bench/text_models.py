@@ -43,7 +43,7 @@ SEQ2SEQ = {"target_level": "char", "max_target_length": 8, "max_source_length": 
 def run_job(client: OslerClient, kind: str, params: dict) -> tuple[float, dict]:
     start = time.perf_counter()
     job = client.submit(kind, params)
-    done = client.wait(job["id"], poll_seconds=0.1)
+    done = client.wait(job["id"])
     took = time.perf_counter() - start
     if done["state"] != "succeeded":
         raise SystemExit(f"{kind} {done['state']}: {done['error']}")

@@ -66,7 +66,7 @@ def main() -> None:
             client.wait(warm["id"])
             start = time.perf_counter()
             job = client.submit("train-image-classifier", {"dataset": dataset["id"], **params})
-            done = client.wait(job["id"], poll_seconds=0.5)
+            done = client.wait(job["id"])
             service_s = time.perf_counter() - start
             assert done["state"] == "succeeded", done["error"]
             print(f"osler service POST -> succeeded:         {service_s:.1f} s, "

@@ -56,17 +56,20 @@ def _bed_lut() -> np.ndarray:
 _COUNT_LUT = _bed_lut()
 
 
-def bed_rows(bed_path: str, n: int, v0: int, v1: int) -> np.ndarray:
+def bed_rows(bed_path: str, n: int, v0: int, v1: int, offset: int = 0) -> np.ndarray:
     """Memory-map rows v0:v1 of a .bed file.
 
     Parameters
     ----------
     bed_path : str
-        A SNP-major PLINK 1 .bed (3 header bytes, then ``ceil(n / 4)`` bytes per variant).
+        A SNP-major PLINK 1 .bed (3 header bytes, then ``ceil(n / 4)`` bytes per variant), or a
+        file holding one at byte ``offset`` (an uncompressed member of a ``.zip``).
     n : int
         Number of samples.
     v0, v1 : int
         First and one-past-last variant.
+    offset : int
+        Where the .bed's first byte sits in the file.
 
     Returns
     -------
@@ -76,7 +79,7 @@ def bed_rows(bed_path: str, n: int, v0: int, v1: int) -> np.ndarray:
     per_variant = (n + 3) // 4
     if v1 <= v0:
         return np.empty((0, per_variant), dtype=np.uint8)
-    return np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3 + v0 * per_variant,
+    return np.memmap(bed_path, dtype=np.uint8, mode="r", offset=offset + 3 + v0 * per_variant,
                      shape=(v1 - v0, per_variant))
 
 
@@ -226,15 +229,16 @@ def pack_bed_words(bed, n, keep, w0, w1, out):
                     p[g] = (~lo[g] | hi[g]) & vmask[g]
 
 
-def count_bed_block(v0: int, v1: int, *, bed: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-variant (called calls, A1 count sum) for variants v0:v1 of a .bed file.
+def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
+                    offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-variant (called calls, A1 count sum) for variants v0:v1 of a .bed (at ``offset``).
 
     Returns
     -------
     tuple of np.ndarray
         Two ``int64`` arrays of length ``v1 - v0``.
     """
-    rows = bed_rows(bed, n, v0, v1)
+    rows = bed_rows(bed, n, v0, v1, offset)
     called = np.zeros(v1 - v0, dtype=np.int64)
     allele_sum = np.zeros(v1 - v0, dtype=np.int64)
     count_bed_rows(np.asarray(rows), n, called, allele_sum)
@@ -242,7 +246,8 @@ def count_bed_block(v0: int, v1: int, *, bed: str, n: int) -> tuple[np.ndarray, 
     return called, allele_sum
 
 
-def pack_bed_block(w0: int, w1: int, *, bed: str, n: int, keep: str, planes: str) -> None:
+def pack_bed_block(w0: int, w1: int, *, bed: str, n: int, keep: str, planes: str,
+                   m: int | None = None, offset: int = 0) -> None:
     """Fill words w0:w1 of the ``(3, n, W)`` planes ``.npy`` from the kept variants of a .bed.
 
     Parameters
@@ -250,17 +255,22 @@ def pack_bed_block(w0: int, w1: int, *, bed: str, n: int, keep: str, planes: str
     w0, w1 : int
         Word range (64 kept variants per word).
     bed : str
-        The .bed file (its variant count is read from its size).
+        The .bed file, or a file holding one at byte ``offset``.
     n : int
         Number of samples.
     keep : str
         ``.npy`` of the sorted kept variant indices.
     planes : str
         ``.npy`` of ``uint64`` ``(3, n, W)``, opened read-write.
+    m : int, optional
+        Variants in the .bed; read from the file size when None (a .bed file of its own).
+    offset : int
+        Where the .bed's first byte sits in the file.
     """
     kept = np.ascontiguousarray(np.load(keep), dtype=np.int64)
-    m = (os.path.getsize(bed) - 3) // ((n + 3) // 4)
-    rows = bed_rows(bed, n, 0, m)
+    if m is None:
+        m = (os.path.getsize(bed) - offset - 3) // ((n + 3) // 4)
+    rows = bed_rows(bed, n, 0, m, offset)
     block = np.empty((3, n, w1 - w0), dtype=np.uint64)
     pack_bed_words(np.asarray(rows), n, kept, w0, w1, block)
     out = np.load(planes, mmap_mode="r+")

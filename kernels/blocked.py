@@ -45,8 +45,11 @@ MIN_BLOCK_ROWS = 64
 CHUNK_ROWS_ELEMENTS = 1 << 25
 """Genotypes per row block in the row-wise passes (rows = this // variants)."""
 
-INFLIGHT_PER_WORKER = 2
-"""Tiles submitted ahead per Dask worker: enough to keep it busy, few enough to cancel quickly."""
+INFLIGHT_PER_WORKER = 1
+"""Tiles in flight per Dask worker. One: the next tile goes to whichever worker frees first,
+biggest first, which balances the workers (with two per worker the scheduler could queue a
+second tile behind the biggest one while the other worker idled); a worker waits only for one
+round trip between tiles."""
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ def _run_on_dask(
 
     token = uuid.uuid4().hex[:12]
     name = getattr(tile_fn, "__name__", "tile")
-    window = max(2, INFLIGHT_PER_WORKER * n_workers)
+    window = max(1, INFLIGHT_PER_WORKER * n_workers)
     pending = list(enumerate(tiles))[::-1]  # pop() takes the biggest tiles first
     submitted: dict[Any, tuple[int, int, int, int]] = {}
 

@@ -127,22 +127,26 @@ def run_genome_distance(
     n, m_all = cohort.shape
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    called, allele_sum = _variant_counts(cohort, client)
-    keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
+    # Per-variant counts are needed by the filters and by grm's allele frequencies only.
+    called = allele_sum = None
+    keep, skipped = np.arange(m_all, dtype=np.int64), dict(cohort.skipped)
+    if maf is not None or geno is not None or metric == "grm":
+        called, allele_sum = _variant_counts(cohort, client)
+        keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
     if m == 0:
         raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
                          f"(maf={maf}, geno={geno})")
-    called_kept = called[keep]
-    missing_fraction = 1.0 - float(called_kept.sum()) / (n * m)
-    has_missing = bool((called_kept < n).any())
     report(progress, 0.12, f"{m} variants kept; packing")
 
     keep_path = work_dir / "keep.npy"
     np.save(keep_path, keep)
     planes_path = work_dir / "planes.npy"
     _pack_planes(cohort, keep_path, planes_path, m, client)
+    missing = _missing_calls(planes_path, m)
+    missing_fraction = missing / (n * m)
+    has_missing = missing > 0
     clock.lap("pack")
     report(progress, 0.18, "computing tiles")
 
@@ -213,7 +217,8 @@ def _variant_counts(cohort: Genotypes, client: Any) -> tuple[np.ndarray, np.ndar
     if cohort.is_bed:
         step = max(64, CHUNK_ROWS_ELEMENTS // n)
         parts = run_row_blocks(count_bed_block, m, rows=step, client=client,
-                               fn_kwargs={"bed": str(cohort.path), "n": n})
+                               fn_kwargs={"bed": str(cohort.path), "n": n,
+                                          "offset": cohort.bed_offset})
         return (np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts]))
     rows = max(1, CHUNK_ROWS_ELEMENTS // m)
     parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
@@ -234,10 +239,21 @@ def _pack_planes(cohort: Genotypes, keep_path: Path, planes_path: Path, m: int,
     if cohort.is_bed:
         step = max(1, CHUNK_ROWS_ELEMENTS // (64 * n))
         run_row_blocks(pack_bed_block, words, rows=step, client=client,
-                       fn_kwargs={"bed": str(cohort.path), "n": n, **paths})
+                       fn_kwargs={"bed": str(cohort.path), "n": n, "m": m_all,
+                                  "offset": cohort.bed_offset, **paths})
     else:
         run_row_blocks(gm.pack_block, n, rows=max(1, CHUNK_ROWS_ELEMENTS // m_all),
                        client=client, fn_kwargs={"genotypes": str(cohort.path), **paths})
+
+
+def _missing_calls(planes_path: Path, m: int) -> int:
+    """Missing calls among the kept variants: n * m minus the set bits of the "called" plane."""
+    present = np.load(planes_path, mmap_mode="r")[2]
+    n = present.shape[0]
+    rows = max(1, CHUNK_ROWS_ELEMENTS // (8 * max(1, present.shape[1])))
+    called = sum(int(np.bitwise_count(present[r0:r0 + rows]).sum(dtype=np.int64))
+                 for r0 in range(0, n, rows))
+    return n * m - called
 
 
 def _check_params(metric: str, maf: float | None, geno: float | None,
@@ -276,8 +292,8 @@ def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: flo
     return np.flatnonzero(ok).astype(np.int64), {k: v for k, v in skipped.items() if v}
 
 
-def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray,
-              allele_sum: np.ndarray, work_dir: Path, planes_path: Path, m: int,
+def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray | None,
+              allele_sum: np.ndarray | None, work_dir: Path, planes_path: Path, m: int,
               has_missing: bool) -> tuple[Any, dict[str, Any], int]:
     """The tile function, its file-path arguments and the largest tile edge for the metric."""
     planes = str(planes_path)
@@ -290,6 +306,7 @@ def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray,
         return gm.king_tile, {"planes": planes}, n
     # grm: z is unpacked from the planes of the kept variants; center and scale are padded
     # to whole words with zeros so the padding bits give z = 0.
+    assert called is not None and allele_sum is not None  # counted for grm
     p = allele_frequency(called[keep], allele_sum[keep])
     var = 2.0 * p * (1.0 - p)
     polymorphic = np.isfinite(var) & (var > 0)

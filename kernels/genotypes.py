@@ -11,6 +11,7 @@ cyvcf2). Only biallelic SNPs are read from a VCF; other records are skipped and 
 from __future__ import annotations
 
 import os
+import struct
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class Genotypes:
     n_variants : int
     skipped : dict
         Records not read, by reason (VCF: ``multiallelic``, ``not_snp``, ``no_alt``).
+    bed_offset : int or None
+        For a .bed: where its first byte sits in ``path`` (0 for an extracted file, the data
+        offset of an uncompressed ``.zip`` member read in place); None for an int8 matrix.
     """
 
     path: Path
@@ -53,6 +57,7 @@ class Genotypes:
     format: str
     n_variants: int
     skipped: dict[str, int] = field(default_factory=dict)
+    bed_offset: int | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -61,7 +66,7 @@ class Genotypes:
     @property
     def is_bed(self) -> bool:
         """True for a PLINK ``.bed`` (variant-major 2-bit codes), False for an int8 matrix."""
-        return self.path.suffix == ".bed"
+        return self.bed_offset is not None
 
 
 def genotype_format(path: Path) -> str:
@@ -172,13 +177,34 @@ def _archive_members(path: Path) -> dict[str, Any]:
     return {"archive": archive, **{ext: items[0] for ext, items in found.items()}}
 
 
-def extract_plink(path: Path, dest: Path) -> dict[str, Path]:
-    """Extract the .bed/.bim/.fam of an archive into ``dest``; returns their paths."""
+def stored_zip_offset(path: Path, member: zipfile.ZipInfo) -> int | None:
+    """Byte offset of an uncompressed, unencrypted ``.zip`` member's data, else None."""
+    if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 0x1:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(member.header_offset)
+        head = fh.read(30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return None
+    name_length, extra_length = struct.unpack("<HH", head[26:30])
+    return member.header_offset + 30 + name_length + extra_length
+
+
+def extract_plink(path: Path, dest: Path, in_place_bed: bool = False) -> dict[str, Any]:
+    """Extract the .bed/.bim/.fam of an archive into ``dest``; returns their paths.
+
+    With ``in_place_bed``, a .bed stored uncompressed in a ``.zip`` is not copied: ``"bed"``
+    is then the archive itself and ``"bed_offset"`` where the .bed starts in it.
+    """
     _check_not_empty(path)
     info = _archive_members(path)
     archive = info.pop("archive")
     dest.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Path] = {}
+    out: dict[str, Any] = {}
+    if in_place_bed and isinstance(archive, zipfile.ZipFile):
+        offset = stored_zip_offset(path, info["bed"][1])
+        if offset is not None:
+            out.update(bed=path, bed_offset=offset, bed_size=info.pop("bed")[1].file_size)
     name = ""
     try:
         for ext, (member_name, member) in info.items():
@@ -295,13 +321,20 @@ def inspect_plink(path: Path) -> dict[str, Any]:
     return {"format": "plink", "n_samples": n, "n_variants": m}
 
 
-def _plink_checked(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str, str]], int]:
-    """Extract a fileset; return its .bed (checked against .fam and .bim), sample ids and m."""
-    files = extract_plink(path, work_dir / "plink")
+def _plink_checked(path: Path, work_dir: Path) -> Genotypes:
+    """A fileset's .bed (checked against .fam and .bim), read in place when stored in a .zip."""
+    files = extract_plink(path, work_dir / "plink", in_place_bed=True)
     ids = read_fam(files["fam"], path.name)
     m = count_bim(files["bim"], path.name)
-    check_bed(files["bed"], len(ids), m, path.name)
-    return files["bed"], ids, m
+    offset = files.get("bed_offset", 0)
+    if "bed_size" in files:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            head = fh.read(3)
+        check_bed_header(head, files["bed_size"], len(ids), m, path.name)
+    else:
+        check_bed(files["bed"], len(ids), m, path.name)
+    return Genotypes(files["bed"], ids, "plink", m, bed_offset=offset)
 
 
 # --------------------------------------------------------------------------- VCF
@@ -430,8 +463,7 @@ def load_genotypes(path: Path, work_dir: Path) -> Genotypes:
         ids = [(f"sample_{i + 1}", f"sample_{i + 1}") for i in range(n)]
         return Genotypes(canonical, ids, fmt, int(m))
     if fmt == "plink":
-        bed, ids, m = _plink_checked(path, work_dir)
-        return Genotypes(bed, ids, fmt, m)
+        return _plink_checked(path, work_dir)
     canonical, ids, skipped = _vcf_to_canonical(path, work_dir)
     m = int(np.load(canonical, mmap_mode="r").shape[1])
     return Genotypes(canonical, ids, fmt, m, skipped)

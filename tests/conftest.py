@@ -191,12 +191,13 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 def wait_for_job(client: Any, token: str, job_id: str, timeout: float = 90) -> dict[str, Any]:
+    """Long-poll (``?wait=``) until the job finishes."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).get_json()
+    while (left := deadline - time.monotonic()) > 0:
+        job = client.get(f"/v1/jobs/{job_id}?wait={min(5.0, left):.2f}",
+                         headers=auth(token)).get_json()
         if job["state"] in ("succeeded", "failed", "cancelled"):
             return job
-        time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
 
 

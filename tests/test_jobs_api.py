@@ -206,3 +206,102 @@ def test_health_and_readiness_need_no_token(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["workers"]
+
+
+# --- long polls: GET /v1/jobs/<id>?wait=S ------------------------------------------------
+
+
+def queued_forever(settings, token: str) -> str:
+    """A job record that no worker will ever run (created in the store, never sent to Celery)."""
+    from workers.jobs import JobStore
+    from workers.redis_connection import connect
+    from workers.tenants import TenantStore
+
+    redis = connect(settings)
+    tenant = TenantStore(redis).authenticate(token)
+    return JobStore(redis, settings.ttl_seconds).create(tenant, "genome-distance", {}).id
+
+
+def test_long_poll_answers_when_the_job_finishes(client, token, cohort):
+    import time
+
+    _, dataset = cohort
+    job = submit(client, token, {"dataset": dataset["id"], "plots": False}).get_json()
+    start = time.monotonic()
+    response = client.get(f"/v1/jobs/{job['id']}?wait=30", headers=auth(token))
+    assert response.status_code == 200
+    assert response.get_json()["state"] == "succeeded"  # it waited for the end ...
+    assert time.monotonic() - start < 20  # ... and answered then, not at the 30 s limit
+
+
+def test_long_poll_times_out_with_the_job_as_it_is(client, token, settings):
+    import time
+
+    job_id = queued_forever(settings, token)
+    start = time.monotonic()
+    response = client.get(f"/v1/jobs/{job_id}?wait=0.6", headers=auth(token))
+    elapsed = time.monotonic() - start
+    assert response.status_code == 200
+    assert response.get_json()["state"] == "queued"
+    assert 0.55 <= elapsed < 5
+
+
+def test_cancel_wakes_a_long_poll(client, app, token, settings):
+    import threading
+    import time
+
+    job_id = queued_forever(settings, token)
+    answers = []
+
+    def waiter() -> None:
+        with app.test_client() as other:
+            start = time.monotonic()
+            body = other.get(f"/v1/jobs/{job_id}?wait=25", headers=auth(token)).get_json()
+            answers.append((body["state"], time.monotonic() - start))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter is subscribed by now (it re-reads the record anyway)
+    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=auth(token)).status_code == 202
+    thread.join(timeout=30)
+    state, elapsed = answers[0]
+    assert state == "cancelled"
+    assert elapsed < 5  # woken by the announcement, not by the 25 s limit
+
+
+@pytest.mark.parametrize("wait", ["-1", "abc", "31", "nan", "inf"])
+def test_bad_wait_is_a_400(client, token, settings, wait):
+    job_id = queued_forever(settings, token)
+    response = client.get(f"/v1/jobs/{job_id}?wait={wait}", headers=auth(token))
+    assert response.status_code == 400
+    assert "wait must be a number of seconds" in response.get_json()["detail"]
+
+
+def test_long_poll_on_another_tenants_job_is_a_404(client, new_token, settings):
+    job_id = queued_forever(settings, new_token("owner"))
+    response = client.get(f"/v1/jobs/{job_id}?wait=5", headers=auth(new_token("other")))
+    assert response.status_code == 404
+
+
+def test_long_polls_past_the_limit_are_answered_at_once(client, app, token, settings):
+    import threading
+    import time
+
+    from api.jobs import WAITS_PER_PROCESS
+
+    job_id = queued_forever(settings, token)
+
+    def hold() -> None:
+        with app.test_client() as other:
+            other.get(f"/v1/jobs/{job_id}?wait=3", headers=auth(token))
+
+    holders = [threading.Thread(target=hold) for _ in range(WAITS_PER_PROCESS)]
+    for thread in holders:
+        thread.start()
+    time.sleep(0.5)  # every slot is taken
+    start = time.monotonic()
+    response = client.get(f"/v1/jobs/{job_id}?wait=3", headers=auth(token))
+    assert response.status_code == 200 and response.get_json()["state"] == "queued"
+    assert time.monotonic() - start < 1.5  # not held: the gateway keeps threads free
+    for thread in holders:
+        thread.join(timeout=10)

@@ -37,9 +37,17 @@ FINISHED_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 MAX_PAGE_SIZE = 100
 """Most jobs returned by one list call."""
 
+MAX_WAIT_SECONDS = 30.0
+"""Longest hold of a long poll (``GET /v1/jobs/<id>?wait=``); each holds one gateway thread."""
+
 
 def _job_key(job_id: str) -> str:
     return f"osler:job:{job_id}"
+
+
+def _finished_channel(job_id: str) -> str:
+    """The pub/sub channel a job's final state is announced on (for ``?wait=`` readers)."""
+    return f"osler:job:{job_id}:finished"
 
 
 def _tenant_jobs_key(owner: str) -> str:
@@ -204,6 +212,28 @@ class JobStore:
                 if len(page) == limit:
                     return page, _encode_cursor(*last)
 
+    def wait_finished(self, job_id: str, owner: str, timeout: float) -> Job:
+        """The caller's job as soon as it has finished, or as it is after ``timeout`` seconds.
+
+        Subscribes to the job's channel before reading the record again, so a finish between
+        the two is not missed, and re-reads at least once a second besides.
+        """
+        job = self.get(job_id, owner)
+        if job.finished or timeout <= 0:
+            return job
+        deadline = time.monotonic() + timeout
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(_finished_channel(job_id))
+            while True:
+                job = self.get(job_id, owner)
+                left = deadline - time.monotonic()
+                if job.finished or left <= 0:
+                    return job
+                pubsub.get_message(timeout=min(left, 1.0))
+        finally:
+            pubsub.close()
+
     # --- state changes --------------------------------------------------------------------
 
     def _transition(self, job_id: str, change: Callable[[Job], bool]) -> Job | None:
@@ -229,6 +259,8 @@ class JobStore:
                     pipe.execute()
                     if job.state != before:
                         self._log(job)
+                        if job.finished:
+                            self.redis.publish(_finished_channel(job.id), job.state)
                     return job
                 except redis.WatchError:
                     continue

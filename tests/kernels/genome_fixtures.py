@@ -134,8 +134,10 @@ def write_plink(g: np.ndarray, prefix: Path, ids: list[str] | None = None) -> di
     return {ext: prefix.with_suffix(f".{ext}") for ext in ("bed", "bim", "fam")}
 
 
-def zip_fileset(files: dict[str, Path], archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w") as zf:
+def zip_fileset(files: dict[str, Path], archive: Path,
+                compression: int = zipfile.ZIP_STORED) -> Path:
+    """A .zip of the fileset: stored members are read in place, deflated ones extracted."""
+    with zipfile.ZipFile(archive, "w", compression=compression) as zf:
         for path in files.values():
             zf.write(path, arcname=f"cohort/{path.name}")
     return archive

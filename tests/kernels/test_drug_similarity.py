@@ -165,10 +165,19 @@ def test_progress_exception_propagates_and_cleans_up(library, tmp_path, dask_cli
     # Blocks already running finish (Dask cannot interrupt them); the rest were cancelled,
     # so the workers drain instead of working through all 55 tiles. On a fresh clone a running
     # block may first compile its numba kernels (tens of seconds on 2 busy cores): allow for it.
+    # "Drained" is read on the scheduler: no task processing or queued, three times in a row
+    # (processing() alone is briefly empty while a queued task moves to a freed worker).
+    def busy() -> int:
+        return dask_client.run_on_scheduler(lambda dask_scheduler: sum(
+            ts.state in ("processing", "queued", "no-worker")
+            for ts in dask_scheduler.tasks.values()))
+
     deadline = time.monotonic() + 120
-    while any(dask_client.processing().values()) and time.monotonic() < deadline:
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
+        quiet = quiet + 1 if busy() == 0 else 0
         time.sleep(0.05)
-    assert not any(dask_client.processing().values())
+    assert quiet == 3, f"{busy()} tasks still processing or queued"
     assert len(dask_client.who_has()) == 0  # no results kept alive either
 
 

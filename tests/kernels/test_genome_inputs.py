@@ -38,11 +38,15 @@ def matrix_of(path: Path, tmp_path: Path, metric: str = "ibs") -> tuple[np.ndarr
     return np.load(out / "matrix.npy"), summary, out
 
 
-@pytest.mark.parametrize("archive", ["zip", "tar.gz"])
+@pytest.mark.parametrize("archive", ["zip", "deflated.zip", "tar.gz"])
 def test_plink_fileset_equals_npy(tmp_path: Path, archive: str) -> None:
     files = write_plink(G, tmp_path / "cohort")
-    pack = zip_fileset if archive == "zip" else tar_fileset
-    path = pack(files, tmp_path / f"cohort.{archive}")
+    path = tmp_path / f"cohort.{archive}"
+    if archive == "tar.gz":
+        tar_fileset(files, path)
+    else:
+        zip_fileset(files, path, zipfile.ZIP_DEFLATED if "deflated" in archive else
+                    zipfile.ZIP_STORED)
     assert inspect_genotypes(path) == {"format": "plink", "n_samples": 5, "n_variants": 7}
     for metric in ("dot", "ibs", "king"):
         got, summary, out = matrix_of(path, tmp_path / metric, metric)
@@ -64,8 +68,10 @@ def test_bed_planes_equal_bed_reader(tmp_path: Path) -> None:
     expected[expected < 0] = -1
     cohort = load_genotypes(zip_fileset(files, tmp_path / "odd.zip"), tmp_path / "w")
     assert cohort.is_bed and cohort.shape == (61, 150)
+    assert cohort.path.name == "odd.zip" and cohort.bed_offset > 0  # stored: read in place
     assert cohort.sample_ids[60] == ("s60", "s60")
-    called, allele_sum = count_bed_block(0, 150, bed=str(cohort.path), n=61)
+    called, allele_sum = count_bed_block(0, 150, bed=str(cohort.path), n=61,
+                                         offset=cohort.bed_offset)
     np.testing.assert_array_equal(called, (expected >= 0).sum(axis=0))
     np.testing.assert_array_equal(allele_sum, np.where(expected >= 0, expected, 0).sum(axis=0))
     keep = np.arange(3, 150, 2, dtype=np.int64)
@@ -74,7 +80,7 @@ def test_bed_planes_equal_bed_reader(tmp_path: Path) -> None:
                                        shape=(3, 61, 2))
     del planes
     pack_bed_block(0, 2, bed=str(cohort.path), n=61, keep=str(tmp_path / "keep.npy"),
-                   planes=str(tmp_path / "planes.npy"))
+                   planes=str(tmp_path / "planes.npy"), m=150, offset=cohort.bed_offset)
     reference = np.zeros((3, 61, 2), dtype=np.uint64)
     pack_rows(expected, keep, reference)
     np.testing.assert_array_equal(np.load(tmp_path / "planes.npy"), reference)
@@ -109,10 +115,10 @@ def test_half_missing_vcf_call_is_missing(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- bad inputs
 
 
-def plink_zip(tmp_path: Path, mutate) -> Path:
+def plink_zip(tmp_path: Path, mutate, compression: int = zipfile.ZIP_STORED) -> Path:
     files = write_plink(G, tmp_path / "bad")
     mutate(files)
-    return zip_fileset(files, tmp_path / "bad.zip")
+    return zip_fileset(files, tmp_path / "bad.zip", compression)
 
 
 def truncate_bed(files: dict[str, Path]) -> None:
@@ -141,8 +147,10 @@ def more_fam_lines(files: dict[str, Path]) -> None:
     (fewer_fam_lines, "4 samples .* do not match"),
     (more_fam_lines, "9 samples .* do not match"),
 ])
-def test_bad_plink_filesets(tmp_path: Path, mutate, message: str) -> None:
-    path = plink_zip(tmp_path, mutate)
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_bad_plink_filesets(tmp_path: Path, mutate, message: str, compression: int) -> None:
+    # A stored .bed is checked in place, a deflated one after extraction: the same errors.
+    path = plink_zip(tmp_path, mutate, compression)
     with pytest.raises(InputError, match=message) as err:
         matrix_of(path, tmp_path)
     assert "bad.zip" in str(err.value)
