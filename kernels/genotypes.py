@@ -1,11 +1,12 @@
-"""Genotype readers: ``.npy``, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF.
+"""Genotype readers: ``.npy``, zipped Zarr, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF.
 
-A ``.npy`` or VCF becomes an ``int8`` ``.npy`` of shape (samples, variants) holding allele
-counts 0/1/2 and -1 for a missing call (an int8 upload is used as it is). A PLINK fileset stays
-a SNP-major ``.bed``, checked against its ``.fam`` and ``.bim``: the kernels of
-:mod:`kernels.bed_planes` count and pack its 2-bit codes directly. For PLINK filesets the counted
-allele is A1 (PLINK's convention, bed-reader's ``count_A1``); for VCF it is ALT (read with
-cyvcf2). Only biallelic SNPs are read from a VCF; other records are skipped and counted.
+A ``.npy``, a zipped Zarr array (``.zarr.zip``, :mod:`kernels.zarr_genotypes`) or a VCF becomes
+an ``int8`` ``.npy`` of shape (samples, variants) holding allele counts 0/1/2 and -1 for a
+missing call (an int8 ``.npy`` upload is used as it is). A PLINK fileset stays a SNP-major
+``.bed``, checked against its ``.fam`` and ``.bim``: the kernels of :mod:`kernels.bed_planes`
+count and pack its 2-bit codes directly. For PLINK filesets the counted allele is A1 (PLINK's
+convention, bed-reader's ``count_A1``); for VCF it is ALT (read with cyvcf2). Only biallelic
+SNPs are read from a VCF; other records are skipped and counted.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ CHUNK_ELEMENTS = 1 << 25
 BED_MAGIC = b"\x6c\x1b"
 """The first two bytes of every PLINK 1 .bed file."""
 
-FORMATS = {".npy": "npy", ".zip": "plink", ".tar.gz": "plink", ".tgz": "plink",
-           ".vcf": "vcf", ".vcf.gz": "vcf", ".vcf.bgz": "vcf"}
+FORMATS = {".npy": "npy", ".zarr.zip": "zarr", ".zip": "plink", ".tar.gz": "plink",
+           ".tgz": "plink", ".vcf": "vcf", ".vcf.gz": "vcf", ".vcf.bgz": "vcf"}
 """File name endings accepted, and the format each means."""
 
 
@@ -76,8 +77,8 @@ def genotype_format(path: Path) -> str:
         if name.endswith(ending):
             return FORMATS[ending]
     raise InputError(
-        f"{path.name}: unknown genotype file type; use .npy, a .zip or .tar.gz holding a PLINK "
-        ".bed/.bim/.fam fileset, or .vcf / .vcf.gz"
+        f"{path.name}: unknown genotype file type; use .npy, a zipped Zarr array (.zarr.zip), a "
+        ".zip or .tar.gz holding a PLINK .bed/.bim/.fam fileset, or .vcf / .vcf.gz"
     )
 
 
@@ -141,6 +142,16 @@ def _npy_to_canonical(path: Path, work_dir: Path) -> Path:
     for r0 in range(0, arr.shape[0], rows):
         out[r0:r0 + rows] = arr[r0:r0 + rows]
     del out
+    return out_path
+
+
+def _zarr_to_canonical(path: Path, work_dir: Path) -> Path:
+    from .zarr_genotypes import open_zarr, zarr_to_int8
+
+    _check_not_empty(path)
+    out_path = work_dir / "genotypes.npy"
+    rows = max(1, CHUNK_ELEMENTS // int(open_zarr(path).shape[1]))
+    zarr_to_int8(path, out_path, rows)
     return out_path
 
 
@@ -445,6 +456,11 @@ def inspect_file(path: Path) -> dict[str, Any]:
         return {"format": fmt, "n_samples": int(arr.shape[0]), "n_variants": int(arr.shape[1])}
     if fmt == "plink":
         return inspect_plink(path)
+    if fmt == "zarr":
+        from .zarr_genotypes import open_zarr
+
+        n, m = open_zarr(path).shape
+        return {"format": fmt, "n_samples": int(n), "n_variants": int(m)}
     vcf = _open_vcf(path)
     n = len(vcf.samples)
     vcf.close()
@@ -457,8 +473,9 @@ def load_genotypes(path: Path, work_dir: Path) -> Genotypes:
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     fmt = genotype_format(path)
-    if fmt == "npy":
-        canonical = _npy_to_canonical(path, work_dir)
+    if fmt in ("npy", "zarr"):
+        canonical = _npy_to_canonical(path, work_dir) if fmt == "npy" else _zarr_to_canonical(
+            path, work_dir)
         n, m = np.load(canonical, mmap_mode="r").shape
         ids = [(f"sample_{i + 1}", f"sample_{i + 1}") for i in range(n)]
         return Genotypes(canonical, ids, fmt, int(m))

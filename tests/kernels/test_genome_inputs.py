@@ -246,3 +246,69 @@ def test_int64_npy_is_converted(tmp_path: Path) -> None:
     assert inspect_genotypes(path) == {"format": "npy", "n_samples": 5, "n_variants": 7}
     got, _, _ = matrix_of(path, tmp_path, "allele-ct")
     np.testing.assert_allclose(got, REFERENCES["allele-ct"](G), rtol=1e-6)
+
+
+# --- zipped Zarr arrays -------------------------------------------------------------------
+
+
+def write_zarr_zip(path: Path, array: np.ndarray, zarr_format: int = 3,
+                   chunks: tuple[int, int] = (2, 3), group: bool = False) -> Path:
+    import zarr
+    from zarr.storage import ZipStore
+
+    store = ZipStore(path, mode="w")
+    try:
+        if group:
+            root = zarr.create_group(store=store, zarr_format=zarr_format)
+            root.create_array("genotypes", shape=array.shape, chunks=chunks, dtype=array.dtype)
+        else:
+            z = zarr.create_array(store=store, shape=array.shape, chunks=chunks,
+                                  dtype=array.dtype, zarr_format=zarr_format)
+            z[:] = array
+    finally:
+        store.close()
+    return path
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_equals_npy(tmp_path: Path, zarr_format: int) -> None:
+    path = write_zarr_zip(tmp_path / "cohort.zarr.zip", G, zarr_format)
+    assert inspect_genotypes(path) == {"format": "zarr", "n_samples": 5, "n_variants": 7}
+    for metric in ("dot", "ibs", "king"):
+        got, summary, _ = matrix_of(path, tmp_path / metric, metric)
+        np.testing.assert_allclose(got, REFERENCES[metric](G), rtol=1e-6)
+    assert summary["format"] == "zarr"
+
+
+def test_zarr_int16_values_are_checked_when_read(tmp_path: Path) -> None:
+    bad = G.astype(np.int16)
+    bad[3, 4] = 7
+    path = write_zarr_zip(tmp_path / "bad.zarr.zip", bad)
+    with pytest.raises(InputError, match="value 7 at row 3, column 4"):
+        matrix_of(path, tmp_path)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: write_zarr_zip(p, G, group=True), "root is a group"),
+    (lambda p: write_zarr_zip(p, G.astype(np.float32)), "float32 genotypes are not allowed"),
+    (lambda p: write_zarr_zip(p, G[0], chunks=(3,)), "must be 2-D"),
+    (lambda p: p.write_bytes(b"not a zip at all"), "not a readable zipped Zarr store"),
+])
+def test_bad_zarr_stores(tmp_path: Path, make, message: str) -> None:
+    path = tmp_path / "bad.zarr.zip"
+    make(path)
+    with pytest.raises(InputError, match=message):
+        inspect_genotypes(path)
+
+
+def test_zarr_declaring_a_huge_shape_is_refused_before_expanding(tmp_path: Path) -> None:
+    # A few kilobytes of store declaring 10^6 x 10^6 int8 genotypes (all fill value).
+    import zarr
+    from zarr.storage import ZipStore
+
+    path = tmp_path / "bomb.zarr.zip"
+    store = ZipStore(path, mode="w")
+    zarr.create_array(store=store, shape=(10**6, 10**6), chunks=(1000, 1000), dtype="i1")
+    store.close()
+    with pytest.raises(InputError, match="refusing to expand"):
+        inspect_genotypes(path)
