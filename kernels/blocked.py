@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from .progress import ProgressCallback, report
 
@@ -160,15 +161,22 @@ def compute_tile(
         try:
             block = values.astype(mm.dtype, copy=False)
             if i0 == j0:
-                # Diagonal tile: only the upper triangle is meaningful; mirror it.
-                upper = np.triu(block)
-                block = upper + np.triu(block, 1).T
+                # Diagonal tile: only the upper triangle is meaningful; mirror it in place.
+                _mirror_upper(block)
             mm[i0:i1, j0:j1] = block
             if i0 != j0:
                 mm[j0:j1, i0:i1] = block.T
         finally:
             del mm
     return time.perf_counter() - start
+
+
+@njit(nogil=True, cache=True)
+def _mirror_upper(block: np.ndarray) -> None:
+    """Copy the upper triangle of a square block onto its lower triangle, in place."""
+    for i in range(block.shape[0]):
+        for j in range(i):
+            block[i, j] = block[j, i]
 
 
 def symmetric_blockwise(

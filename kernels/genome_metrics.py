@@ -156,6 +156,35 @@ def _plane_rows(planes: str, i0: int, i1: int, j0: int, j1: int,
     return first, tuple(np.asarray(arr[k, j0:j1]) for k in which)
 
 
+DISTANCE_METRICS = ("ibs", "1-ibs", "allele-ct")
+"""The metrics :func:`distance_tile` computes, in the order :func:`_finish_distance` codes them."""
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _finish_distance(shared, sum_i, sum_j, cross, pairs, m, metric, out):
+    """One pass from counts to the metric (no n x n temporaries).
+
+    d = S_i + S_j - 2 shared (or cross - 2 shared with missing calls, cross = Σ g_i p_j +
+    Σ p_i g_j) and M_ij = m (or pairs); metric 0 ibs = 1 - d / 2M_ij, 1 1-ibs = d / 2M_ij,
+    2 allele-ct = d m / M_ij. A pair with no variant called in both gets NaN / inf, as in numpy.
+    """
+    missing = cross.shape[0] > 0
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            if missing:
+                d = np.float64(cross[i, j] - 2 * shared[i, j])
+                m_pair = np.float64(pairs[i, j])
+            else:
+                d = np.float64(sum_i[i] + sum_j[j] - 2 * shared[i, j])
+                m_pair = np.float64(m)
+            if metric == 2:
+                out[i, j] = d * (m / m_pair)
+            elif metric == 1:
+                out[i, j] = d / (2.0 * m_pair)
+            else:
+                out[i, j] = 1.0 - d / (2.0 * m_pair)
+
+
 def _row_sums(h: np.ndarray, two: np.ndarray) -> np.ndarray:
     """Σ_v g over each row (missing calls count 0): popcount(h) + popcount(l)."""
     return (np.bitwise_count(h).sum(axis=1, dtype=np.int64)
@@ -186,20 +215,19 @@ def distance_tile(
     variants called in both: S_i + S_j becomes Σ g_i p_j + Σ p_i g_j (missing has h = l = 0).
     """
     upper = i0 == j0
+    none = np.zeros((0, 0), dtype=np.int64)
     if has_missing:
         (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
-        sums = gram_counts([h1, l1, p1, p1], [p2, p2, h2, l2], upper)
-        m_pair = gram_counts([p1], [p2], upper).astype(np.float64)
+        cross = gram_counts([h1, l1, p1, p1], [p2, p2, h2, l2], upper)
+        pairs = gram_counts([p1], [p2], upper)
     else:
         (h1, l1), (h2, l2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1))
-        sums = _row_sums(h1, l1)[:, None] + _row_sums(h2, l2)[None, :]
-        m_pair = np.float64(n_variants)
-    diff = (sums - 2 * gram_counts([h1, l1], [h2, l2], upper)).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "allele-ct":
-            return diff * (float(n_variants) / m_pair)
-        half = diff / (2.0 * m_pair)
-        return half if metric == "1-ibs" else 1.0 - half
+        cross = pairs = none
+    shared = gram_counts([h1, l1], [h2, l2], upper)
+    out = np.empty(shared.shape, dtype=np.float64)
+    _finish_distance(shared, _row_sums(h1, l1), _row_sums(h2, l2), cross, pairs, n_variants,
+                     DISTANCE_METRICS.index(metric), out)
+    return out
 
 
 def king_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str) -> np.ndarray:
