@@ -23,8 +23,6 @@ contiguous run; a 2,000 x 100,000 .bed packs in ~25 ms on one Zen 4 core, agains
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit
 
@@ -172,6 +170,49 @@ def _gather(bed, keep, t0, valid, c0, c1, buf, first, step):
 
 
 @njit(nogil=True, cache=True)
+def _pack_bed(bed, n, keep, w0, w1, s0, s1, out):
+    """Plane words w0:w1 of samples s0:s1 into ``out[:, s - s0, :w1 - w0]``.
+
+    Words go ``WORD_GROUP`` at a time, samples ``32 * COLUMN_CHUNK`` at a time. The buffer
+    interleaves the group's matrices as ``[row][column][word]``, so one transpose call covers
+    them all and each sample's output words for the group are read and written contiguously.
+    """
+    m_kept = keep.shape[0]
+    col_first = s0 // 32  # 32 samples = one uint64 of a .bed row = one matrix column
+    col_end = (s1 + 31) // 32
+    buf = np.zeros(64 * max(1, min(COLUMN_CHUNK, col_end - col_first)) * WORD_GROUP,
+                   dtype=np.uint64)
+    vmask = np.empty(WORD_GROUP, dtype=np.uint64)
+    for g0 in range(w0, w1, WORD_GROUP):
+        groups = min(WORD_GROUP, w1 - g0)
+        for g in range(groups):
+            valid = min(64, max(0, m_kept - (g0 + g) * 64))
+            vmask[g] = _ALL if valid == 64 else (_ONE << np.uint64(valid)) - _ONE
+        for c0 in range(col_first, col_end, COLUMN_CHUNK):
+            c1 = min(col_end, c0 + COLUMN_CHUNK)
+            e = (c1 - c0) * WORD_GROUP
+            for g in range(groups):
+                t0 = (g0 + g) * 64
+                valid = min(64, max(0, m_kept - t0))
+                # rows past the last kept variant keep stale words: vmask clears their bits
+                _gather(bed, keep, t0, valid, c0, c1, buf, g, WORD_GROUP)
+            _transpose64(buf, e)
+            # row 2j of a transposed column holds lo of its sample j, row 2j + 1 its hi
+            for s in range(max(s0, c0 * 32), min(s1, c1 * 32)):
+                col = (s // 32 - c0) * WORD_GROUP
+                j = s % 32
+                lo = buf[2 * j * e + col:]
+                hi = buf[(2 * j + 1) * e + col:]
+                h = out[0, s - s0, g0 - w0:]
+                two = out[1, s - s0, g0 - w0:]
+                p = out[2, s - s0, g0 - w0:]
+                for g in range(groups):
+                    h[g] = ~lo[g] & vmask[g]
+                    two[g] = ~(lo[g] | hi[g]) & vmask[g]
+                    p[g] = (~lo[g] | hi[g]) & vmask[g]
+
+
+@njit(nogil=True, cache=True)
 def pack_bed_words(bed, n, keep, w0, w1, out):
     """Plane words w0:w1 of the kept variants, for all samples, straight from .bed rows.
 
@@ -189,44 +230,18 @@ def pack_bed_words(bed, n, keep, w0, w1, out):
     out : uint64[:, :, :]
         ``(3, n, >= w1 - w0)``; ``out[:, :, :w1 - w0]`` is overwritten (h, l, p planes), with
         bits past the last kept variant zero.
-
-    Notes
-    -----
-    Words go ``WORD_GROUP`` at a time, samples ``32 * COLUMN_CHUNK`` at a time. The buffer
-    interleaves the group's matrices as ``[row][column][word]``, so one transpose call covers
-    them all and each sample's output words for the group are read and written contiguously.
     """
-    m_kept = keep.shape[0]
-    n_cols = (n + 31) // 32  # 32 samples = one uint64 of a .bed row = one matrix column
-    buf = np.zeros(64 * min(COLUMN_CHUNK, n_cols) * WORD_GROUP, dtype=np.uint64)
-    vmask = np.empty(WORD_GROUP, dtype=np.uint64)
-    for g0 in range(w0, w1, WORD_GROUP):
-        groups = min(WORD_GROUP, w1 - g0)
-        for g in range(groups):
-            valid = min(64, max(0, m_kept - (g0 + g) * 64))
-            vmask[g] = _ALL if valid == 64 else (_ONE << np.uint64(valid)) - _ONE
-        for c0 in range(0, n_cols, COLUMN_CHUNK):
-            c1 = min(n_cols, c0 + COLUMN_CHUNK)
-            e = (c1 - c0) * WORD_GROUP
-            for g in range(groups):
-                t0 = (g0 + g) * 64
-                valid = min(64, max(0, m_kept - t0))
-                # rows past the last kept variant keep stale words: vmask clears their bits
-                _gather(bed, keep, t0, valid, c0, c1, buf, g, WORD_GROUP)
-            _transpose64(buf, e)
-            # row 2j of a transposed column holds lo of its sample j, row 2j + 1 its hi
-            for s in range(c0 * 32, min(n, c1 * 32)):
-                col = (s // 32 - c0) * WORD_GROUP
-                j = s % 32
-                lo = buf[2 * j * e + col:]
-                hi = buf[(2 * j + 1) * e + col:]
-                h = out[0, s, g0 - w0:]
-                two = out[1, s, g0 - w0:]
-                p = out[2, s, g0 - w0:]
-                for g in range(groups):
-                    h[g] = ~lo[g] & vmask[g]
-                    two[g] = ~(lo[g] | hi[g]) & vmask[g]
-                    p[g] = (~lo[g] | hi[g]) & vmask[g]
+    _pack_bed(bed, n, keep, w0, w1, 0, n, out)
+
+
+@njit(nogil=True, cache=True)
+def pack_bed_samples(bed, n, keep, s0, s1, out):
+    """Every plane word of samples s0:s1 into ``out`` ``(3, s1 - s0, W)`` (see pack_bed_words).
+
+    This is what a tile of the distance matrix calls for its rows: it reads only the bytes of
+    those samples from each kept variant's row.
+    """
+    _pack_bed(bed, n, keep, 0, out.shape[2], s0, s1, out)
 
 
 def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
@@ -244,35 +259,3 @@ def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
     count_bed_rows(np.asarray(rows), n, called, allele_sum)
     del rows
     return called, allele_sum
-
-
-def pack_bed_block(w0: int, w1: int, *, bed: str, n: int, keep: str, planes: str,
-                   m: int | None = None, offset: int = 0) -> None:
-    """Fill words w0:w1 of the ``(3, n, W)`` planes ``.npy`` from the kept variants of a .bed.
-
-    Parameters
-    ----------
-    w0, w1 : int
-        Word range (64 kept variants per word).
-    bed : str
-        The .bed file, or a file holding one at byte ``offset``.
-    n : int
-        Number of samples.
-    keep : str
-        ``.npy`` of the sorted kept variant indices.
-    planes : str
-        ``.npy`` of ``uint64`` ``(3, n, W)``, opened read-write.
-    m : int, optional
-        Variants in the .bed; read from the file size when None (a .bed file of its own).
-    offset : int
-        Where the .bed's first byte sits in the file.
-    """
-    kept = np.ascontiguousarray(np.load(keep), dtype=np.int64)
-    if m is None:
-        m = (os.path.getsize(bed) - offset - 3) // ((n + 3) // 4)
-    rows = bed_rows(bed, n, 0, m, offset)
-    block = np.empty((3, n, w1 - w0), dtype=np.uint64)
-    pack_bed_words(np.asarray(rows), n, kept, w0, w1, block)
-    out = np.load(planes, mmap_mode="r+")
-    out[:, :, w0:w1] = block
-    del out, rows

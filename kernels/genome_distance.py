@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import genome_metrics as gm
-from .bed_planes import count_bed_block, pack_bed_block
+from .bed_planes import count_bed_block
 from .blocked import CHUNK_ROWS_ELEMENTS, MatrixFile, run_row_blocks, symmetric_blockwise
 from .errors import InputError
 from .genotypes import Genotypes, inspect_file, load_genotypes
@@ -87,7 +87,7 @@ def run_genome_distance(
         + ``matrix.<suffix>.id`` (PLINK ``bin`` layout: float64, and the suffix PLINK uses for
         the metric), ``samples.txt``, ``heatmap.png``; for ``grm`` also ``pcs.csv``, ``pcs.png``.
     work_dir : Path
-        Scratch folder every Dask worker can read (the canonical int8 matrix and the bit planes).
+        Scratch folder every Dask worker can read (the canonical int8 matrix, the kept variants).
     metric : str
         One of :data:`METRICS`.
     block_size : int, optional
@@ -107,7 +107,7 @@ def run_genome_distance(
     dict
         ``metric``, ``n_samples``, ``n_variants_used``, ``n_variants_skipped``, ``skipped``
         (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``,
-        ``phase_seconds`` (read, count, pack, tiles, plots), ``files``; ``eigenvalues`` for grm.
+        ``phase_seconds`` (read, count, tiles, plots), ``files``; ``eigenvalues`` for grm.
 
     Examples
     --------
@@ -127,31 +127,26 @@ def run_genome_distance(
     n, m_all = cohort.shape
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    # Per-variant counts are needed by the filters and by grm's allele frequencies only.
-    called = allele_sum = None
-    keep, skipped = np.arange(m_all, dtype=np.int64), dict(cohort.skipped)
-    if maf is not None or geno is not None or metric == "grm":
-        called, allele_sum = _variant_counts(cohort, client)
-        keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
+    called, allele_sum = _variant_counts(cohort, client)
+    keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
     if m == 0:
         raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
                          f"(maf={maf}, geno={geno})")
-    report(progress, 0.12, f"{m} variants kept; packing")
+    called_kept = called[keep]
+    missing_fraction = 1.0 - float(called_kept.sum()) / (n * m)
+    has_missing = bool((called_kept < n).any())
+    report(progress, 0.12, f"{m} variants kept")
 
     keep_path = work_dir / "keep.npy"
     np.save(keep_path, keep)
-    planes_path = work_dir / "planes.npy"
-    _pack_planes(cohort, keep_path, planes_path, m, client)
-    missing = _missing_calls(planes_path, m)
-    missing_fraction = missing / (n * m)
-    has_missing = missing > 0
-    clock.lap("pack")
-    report(progress, 0.18, "computing tiles")
+    bed = (n, m_all, cohort.bed_offset) if cohort.is_bed else None
+    source = gm.genotype_source(str(cohort.path), str(keep_path), bed)
+    report(progress, 0.15, "computing tiles")
 
-    tile_fn, tile_kwargs, max_rows = _tile_job(metric, n, keep, called, allele_sum,
-                                               work_dir, planes_path, m, has_missing)
+    tile_fn, tile_kwargs, max_rows = _tile_job(metric, keep, called, allele_sum, work_dir,
+                                               source, n, m, has_missing)
     suffix = PLINK_SUFFIX[metric]
     matrix = MatrixFile(str(out_dir / "matrix.npy"), n, "float32", npy=True)
     plink_bin = MatrixFile(str(out_dir / f"matrix.{suffix}.bin"), n, "float64", npy=False)
@@ -161,7 +156,7 @@ def run_genome_distance(
         block_size = max_rows
 
     def tile_progress(fraction: float, message: str) -> None:
-        report(progress, 0.18 + 0.72 * fraction, message)
+        report(progress, 0.15 + 0.75 * fraction, message)
 
     tiles = symmetric_blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
                                 block_size=block_size, client=client, progress=tile_progress)
@@ -211,9 +206,16 @@ class _PhaseClock:
         self._last = now
 
 
+IN_PROCESS_GENOTYPES = 1 << 28
+"""Below this many genotypes the per-variant counts run in the job's process: a few tens of
+milliseconds of work, less than the Dask round trips of splitting it."""
+
+
 def _variant_counts(cohort: Genotypes, client: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per variant: called genotypes and the sum of allele counts, in blocks (on Dask)."""
+    """Per variant: called genotypes and the sum of allele counts, in blocks (on Dask when big)."""
     n, m = cohort.shape
+    if n * m < IN_PROCESS_GENOTYPES:
+        client = None
     if cohort.is_bed:
         step = max(64, CHUNK_ROWS_ELEMENTS // n)
         parts = run_row_blocks(count_bed_block, m, rows=step, client=client,
@@ -224,36 +226,6 @@ def _variant_counts(cohort: Genotypes, client: Any) -> tuple[np.ndarray, np.ndar
     parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
                            fn_kwargs={"genotypes": str(cohort.path)})
     return np.sum([c for c, _ in parts], axis=0), np.sum([s for _, s in parts], axis=0)
-
-
-def _pack_planes(cohort: Genotypes, keep_path: Path, planes_path: Path, m: int,
-                 client: Any) -> None:
-    """Write the ``(3, n, W)`` bit planes of the kept variants: word blocks of a .bed, row
-    blocks of an int8 matrix (on Dask)."""
-    n, m_all = cohort.shape
-    words = (m + 63) // 64
-    planes = np.lib.format.open_memmap(planes_path, mode="w+", dtype=np.uint64,
-                                       shape=(3, n, words))
-    del planes
-    paths = {"keep": str(keep_path), "planes": str(planes_path)}
-    if cohort.is_bed:
-        step = max(1, CHUNK_ROWS_ELEMENTS // (64 * n))
-        run_row_blocks(pack_bed_block, words, rows=step, client=client,
-                       fn_kwargs={"bed": str(cohort.path), "n": n, "m": m_all,
-                                  "offset": cohort.bed_offset, **paths})
-    else:
-        run_row_blocks(gm.pack_block, n, rows=max(1, CHUNK_ROWS_ELEMENTS // m_all),
-                       client=client, fn_kwargs={"genotypes": str(cohort.path), **paths})
-
-
-def _missing_calls(planes_path: Path, m: int) -> int:
-    """Missing calls among the kept variants: n * m minus the set bits of the "called" plane."""
-    present = np.load(planes_path, mmap_mode="r")[2]
-    n = present.shape[0]
-    rows = max(1, CHUNK_ROWS_ELEMENTS // (8 * max(1, present.shape[1])))
-    called = sum(int(np.bitwise_count(present[r0:r0 + rows]).sum(dtype=np.int64))
-                 for r0 in range(0, n, rows))
-    return n * m - called
 
 
 def _check_params(metric: str, maf: float | None, geno: float | None,
@@ -292,21 +264,19 @@ def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: flo
     return np.flatnonzero(ok).astype(np.int64), {k: v for k, v in skipped.items() if v}
 
 
-def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray | None,
-              allele_sum: np.ndarray | None, work_dir: Path, planes_path: Path, m: int,
+def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.ndarray,
+              work_dir: Path, source: dict[str, Any], n: int, m: int,
               has_missing: bool) -> tuple[Any, dict[str, Any], int]:
     """The tile function, its file-path arguments and the largest tile edge for the metric."""
-    planes = str(planes_path)
     if metric == "dot":
-        return gm.dot_tile, {"planes": planes, "n_variants": m}, n
+        return gm.dot_tile, {"source": source, "n_variants": m}, n
     if metric in ("ibs", "1-ibs", "allele-ct"):
-        return gm.distance_tile, {"planes": planes, "n_variants": m, "metric": metric,
+        return gm.distance_tile, {"source": source, "n_variants": m, "metric": metric,
                                   "has_missing": has_missing}, n
     if metric == "king":
-        return gm.king_tile, {"planes": planes}, n
+        return gm.king_tile, {"source": source}, n
     # grm: z is unpacked from the planes of the kept variants; center and scale are padded
     # to whole words with zeros so the padding bits give z = 0.
-    assert called is not None and allele_sum is not None  # counted for grm
     p = allele_frequency(called[keep], allele_sum[keep])
     var = 2.0 * p * (1.0 - p)
     polymorphic = np.isfinite(var) & (var > 0)
@@ -317,7 +287,7 @@ def _tile_job(metric: str, n: int, keep: np.ndarray, called: np.ndarray | None,
     scale[:m] = np.where(polymorphic, 1.0 / np.sqrt(np.where(polymorphic, var, 1.0)), 0.0)
     np.save(work_dir / "grm_center.npy", center)
     np.save(work_dir / "grm_scale.npy", scale)
-    return gm.grm_tile, {"planes": planes, "center": str(work_dir / "grm_center.npy"),
+    return gm.grm_tile, {"source": source, "center": str(work_dir / "grm_center.npy"),
                          "scale": str(work_dir / "grm_scale.npy"),
                          "n_variants": m, "has_missing": has_missing}, n
 

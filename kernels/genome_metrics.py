@@ -19,9 +19,12 @@ only the upper triangle is computed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
+from .bed_planes import bed_rows, pack_bed_samples
 from .popcount_gram import gram_counts
 
 GRM_COLUMN_CHUNK = 8192
@@ -146,14 +149,38 @@ def _standardise_planes(h, two, present, center, scale, bit, out):
 # --------------------------------------------------------------------------- tile functions
 
 
-def _plane_rows(planes: str, i0: int, i1: int, j0: int, j1: int,
-                which: tuple[int, ...]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """Planes ``which`` of rows i0:i1 and of rows j0:j1 (the same arrays on a diagonal tile)."""
-    arr = np.load(planes, mmap_mode="r")
-    first = tuple(np.asarray(arr[k, i0:i1]) for k in which)
-    if i0 == j0:
-        return first, first
-    return first, tuple(np.asarray(arr[k, j0:j1]) for k in which)
+def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
+    """The ``(3, r1 - r0, W)`` planes of samples r0:r1 over the kept variants, packed now.
+
+    ``source`` describes the genotypes by path (see :func:`genotype_source`): a PLINK .bed is
+    packed from its 2-bit codes, an int8 matrix row by row. Packing inside the tile costs a few
+    percent of the tile and saves writing and re-reading a planes file.
+    """
+    keep = np.load(source["keep"])
+    out = np.zeros((3, r1 - r0, (keep.size + 63) // 64), dtype=np.uint64)
+    if "bed" in source:
+        rows = bed_rows(source["bed"], source["n"], 0, source["m"], source["offset"])
+        pack_bed_samples(np.asarray(rows), source["n"], keep, r0, r1, out)
+        del rows
+    else:
+        geno = np.load(source["genotypes"], mmap_mode="r")
+        pack_rows(np.asarray(geno[r0:r1]), keep, out)
+    return out
+
+
+def genotype_source(path: str, keep: str, bed: tuple[int, int, int] | None) -> dict[str, Any]:
+    """What a tile needs to pack its rows: ``bed`` = (n, m, offset) of a .bed, None for int8."""
+    if bed is None:
+        return {"genotypes": path, "keep": keep}
+    n, m, offset = bed
+    return {"bed": path, "n": n, "m": m, "offset": offset, "keep": keep}
+
+
+def _plane_rows(source: dict[str, Any], i0: int, i1: int, j0: int,
+                j1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Planes of rows i0:i1 and of rows j0:j1 (the same array on a diagonal tile)."""
+    first = packed_rows(source, i0, i1)
+    return first, (first if i0 == j0 else packed_rows(source, j0, j1))
 
 
 DISTANCE_METRICS = ("ibs", "1-ibs", "allele-ct")
@@ -191,18 +218,19 @@ def _row_sums(h: np.ndarray, two: np.ndarray) -> np.ndarray:
             + np.bitwise_count(two).sum(axis=1, dtype=np.int64))
 
 
-def dot_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str, n_variants: int) -> np.ndarray:
+def dot_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any],
+             n_variants: int) -> np.ndarray:
     """``A_I · A_Jᵀ / m`` with missing calls counted as 0 (the seed formula).
 
     g_i g_j = (h_i + l_i)(h_j + l_j): four popcount terms.
     """
-    (h1, l1), (h2, l2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1))
+    (h1, l1, _), (h2, l2, _) = _plane_rows(source, i0, i1, j0, j1)
     counts = gram_counts([h1, h1, l1, l1], [h2, l2, h2, l2], upper=i0 == j0)
     return counts / float(n_variants)
 
 
 def distance_tile(
-    i0: int, i1: int, j0: int, j1: int, *, planes: str, n_variants: int, metric: str,
+    i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any], n_variants: int, metric: str,
     has_missing: bool,
 ) -> np.ndarray:
     """PLINK 1.9 ``--distance ... flat-missing``: ``ibs``, ``1-ibs`` or ``allele-ct``.
@@ -215,14 +243,11 @@ def distance_tile(
     variants called in both: S_i + S_j becomes Σ g_i p_j + Σ p_i g_j (missing has h = l = 0).
     """
     upper = i0 == j0
-    none = np.zeros((0, 0), dtype=np.int64)
+    (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
+    cross = pairs = np.zeros((0, 0), dtype=np.int64)
     if has_missing:
-        (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
         cross = gram_counts([h1, l1, p1, p1], [p2, p2, h2, l2], upper)
         pairs = gram_counts([p1], [p2], upper)
-    else:
-        (h1, l1), (h2, l2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1))
-        cross = pairs = none
     shared = gram_counts([h1, l1], [h2, l2], upper)
     out = np.empty(shared.shape, dtype=np.float64)
     _finish_distance(shared, _row_sums(h1, l1), _row_sums(h2, l2), cross, pairs, n_variants,
@@ -230,7 +255,7 @@ def distance_tile(
     return out
 
 
-def king_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str) -> np.ndarray:
+def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any]) -> np.ndarray:
     """KING-robust kinship as ``plink2 --make-king``.
 
     phi = 1/2 - (4 * IBS0 + N_het_mismatch) / (4 * min(N_het_i, N_het_j)), counted over
@@ -239,7 +264,7 @@ def king_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str) -> np.ndarray:
     N_het_i = Σ e_i p_j, N_het_j = Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j.
     """
     upper = i0 == j0
-    (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
+    (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     e1, r1 = h1 & ~l1, p1 & ~h1
     e2, r2 = (e1, r1) if upper else (h2 & ~l2, p2 & ~h2)
     opposite = gram_counts([l1, r1], [r2, l2], upper).astype(np.float64)
@@ -251,7 +276,7 @@ def king_tile(i0: int, i1: int, j0: int, j1: int, *, planes: str) -> np.ndarray:
 
 
 def grm_tile(
-    i0: int, i1: int, j0: int, j1: int, *, planes: str, center: str, scale: str,
+    i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any], center: str, scale: str,
     n_variants: int, has_missing: bool,
 ) -> np.ndarray:
     """The variance-standardised relationship matrix of ``plink --make-rel``.
@@ -262,7 +287,7 @@ def grm_tile(
     at a time; products are float32 BLAS (SYRK on diagonal tiles) summed in float64.
     """
     diag = i0 == j0
-    (h1, l1, p1), (h2, l2, p2) = _plane_rows(planes, i0, i1, j0, j1, (0, 1, 2))
+    (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     mu = np.load(center)
     inv = np.load(scale)
     words = h1.shape[1]
@@ -301,12 +326,3 @@ def count_block(r0: int, r1: int, *, genotypes: str) -> tuple[np.ndarray, np.nda
     allele_sum = np.zeros(m, dtype=np.int32)
     count_rows(np.asarray(geno[r0:r1]), called, allele_sum)
     return called.astype(np.int64), allele_sum.astype(np.int64)
-
-
-def pack_block(r0: int, r1: int, *, genotypes: str, keep: str, planes: str) -> None:
-    """Pack rows r0:r1 of the kept variants into the ``(3, n, W)`` planes file."""
-    geno = np.load(genotypes, mmap_mode="r")
-    kept = np.load(keep)
-    out = np.load(planes, mmap_mode="r+")
-    pack_rows(np.asarray(geno[r0:r1]), kept, np.asarray(out[:, r0:r1]))
-    del out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kernels import bed_planes
-from kernels.bed_planes import bed_rows, count_bed_block, pack_bed_block, pack_bed_words
+from kernels.bed_planes import bed_rows, count_bed_block, pack_bed_samples, pack_bed_words
 from kernels.genome_metrics import count_rows, pack_rows
 
 SAMPLES = [1, 3, 63, 64, 65, 130, 257]
@@ -53,18 +53,29 @@ def reference_planes(g: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 def pack_in_pieces(tmp_path: Path, bed: Path, n: int, keep: np.ndarray,
                    bounds: list[int]) -> np.ndarray:
-    """Planes filled by pack_bed_block over the word ranges bounds[i]:bounds[i + 1]."""
-    keep_path = tmp_path / "keep.npy"
-    np.save(keep_path, keep)
-    planes_path = tmp_path / "planes.npy"
+    """Planes filled by pack_bed_words over the word ranges bounds[i]:bounds[i + 1]."""
     words = (keep.shape[0] + 63) // 64
-    planes = np.lib.format.open_memmap(planes_path, mode="w+", dtype=np.uint64,
-                                       shape=(3, n, words))
-    planes[:] = np.uint64(0xDEADBEEFDEADBEEF)  # every word must be overwritten
-    del planes
+    planes = np.full((3, n, words), 0xDEADBEEFDEADBEEF, dtype=np.uint64)  # all overwritten
+    rows = np.asarray(bed_rows(str(bed), n, 0, (bed.stat().st_size - 3) // ((n + 3) // 4)))
+    kept = np.ascontiguousarray(keep, dtype=np.int64)
     for w0, w1 in zip(bounds[:-1], bounds[1:], strict=True):
-        pack_bed_block(w0, w1, bed=str(bed), n=n, keep=str(keep_path), planes=str(planes_path))
-    return np.load(planes_path)
+        block = np.empty((3, n, w1 - w0), dtype=np.uint64)
+        pack_bed_words(rows, n, kept, w0, w1, block)
+        planes[:, :, w0:w1] = block
+    return planes
+
+
+def samples_in_pieces(bed: Path, n: int, keep: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """Planes packed by pack_bed_samples over the sample ranges bounds[i]:bounds[i + 1]."""
+    words = (keep.shape[0] + 63) // 64
+    rows = np.asarray(bed_rows(str(bed), n, 0, (bed.stat().st_size - 3) // ((n + 3) // 4)))
+    kept = np.ascontiguousarray(keep, dtype=np.int64)
+    parts = []
+    for s0, s1 in zip(bounds[:-1], bounds[1:], strict=True):
+        block = np.full((3, s1 - s0, words), 0xDEADBEEFDEADBEEF, dtype=np.uint64)
+        pack_bed_samples(rows, n, kept, s0, s1, block)
+        parts.append(block)
+    return np.concatenate(parts, axis=1)
 
 
 def word_bounds(words: int, rng: np.random.Generator) -> list[int]:
@@ -201,3 +212,19 @@ def test_pack_bed_words_leaves_extra_columns_alone() -> None:
     np.testing.assert_array_equal(out[:, :, 0], expected[:, :, 1])
     assert (out[:, :, 1] == 0).all()  # word 2 holds no kept variant
     assert (out[:, :, 2:] == 7).all()
+
+
+@pytest.mark.parametrize("n", [1, 33, 64, 130, 257])
+@pytest.mark.parametrize("subset", [False, True])
+def test_sample_ranges_match_pack_rows(tmp_path: Path, n: int, subset: bool) -> None:
+    # A tile packs only its samples: ranges that start and end inside 32-sample words, packed
+    # one by one, equal the whole matrix packed from int8.
+    m = 150
+    g = random_genotypes(n, m, seed=n + 7)
+    bed = write_bed(g, tmp_path / "g.bed", garbage_padding=True)
+    rng = np.random.default_rng(n)
+    keep = (np.sort(rng.choice(m, size=97, replace=False)) if subset
+            else np.arange(m)).astype(np.int64)
+    cuts = sorted({0, n, *(int(x) for x in rng.integers(0, n + 1, size=3))})
+    got = samples_in_pieces(bed, n, keep, cuts)
+    np.testing.assert_array_equal(got, reference_planes(g, keep))

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.bed_planes import count_bed_block, pack_bed_block
+from kernels.bed_planes import count_bed_block
 from kernels.errors import InputError
 from kernels.genome_distance import inspect_genotypes, run_genome_distance
-from kernels.genome_metrics import pack_rows
+from kernels.genome_metrics import genotype_source, pack_rows, packed_rows
 from kernels.genotypes import load_genotypes
 
 from .genome_fixtures import (
@@ -76,14 +76,12 @@ def test_bed_planes_equal_bed_reader(tmp_path: Path) -> None:
     np.testing.assert_array_equal(allele_sum, np.where(expected >= 0, expected, 0).sum(axis=0))
     keep = np.arange(3, 150, 2, dtype=np.int64)
     np.save(tmp_path / "keep.npy", keep)
-    planes = np.lib.format.open_memmap(tmp_path / "planes.npy", mode="w+", dtype=np.uint64,
-                                       shape=(3, 61, 2))
-    del planes
-    pack_bed_block(0, 2, bed=str(cohort.path), n=61, keep=str(tmp_path / "keep.npy"),
-                   planes=str(tmp_path / "planes.npy"), m=150, offset=cohort.bed_offset)
+    source = genotype_source(str(cohort.path), str(tmp_path / "keep.npy"),
+                             (61, 150, cohort.bed_offset))
     reference = np.zeros((3, 61, 2), dtype=np.uint64)
     pack_rows(expected, keep, reference)
-    np.testing.assert_array_equal(np.load(tmp_path / "planes.npy"), reference)
+    np.testing.assert_array_equal(packed_rows(source, 0, 61), reference)
+    np.testing.assert_array_equal(packed_rows(source, 5, 40), reference[:, 5:40])
 
 
 @pytest.mark.parametrize("name", ["cohort.vcf", "cohort.vcf.gz"])
