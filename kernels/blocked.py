@@ -113,13 +113,37 @@ def tile_grid(n: int, block_size: int) -> list[tuple[int, int, int, int]]:
     return tiles
 
 
+def band_grid(n: int, n_bands: int) -> list[tuple[int, int, int, int]]:
+    """``n_bands`` row bands ``(i0, i1, i0, n)`` of equal work, biggest first.
+
+    A band holds rows i0:i1 against every column from i0 on: its square part is a diagonal tile
+    (upper triangle only), the rest an off-diagonal rectangle. One band per worker balances the
+    workers with one task each, and each task packs its rows once.
+    """
+    if n < 1 or n_bands < 1:
+        raise ValueError("n and n_bands must be positive")
+    total = n * (n + 1) / 2
+    edges = [0]
+    for k in range(1, n_bands):
+        # rows r whose bands before them hold k / n_bands of the pairs: r n - r (r - 1) / 2
+        target = total * k / n_bands
+        r = int(round(n + 0.5 - math.sqrt((n + 0.5) ** 2 - 2 * target)))
+        if edges[-1] < r < n:
+            edges.append(r)
+    edges.append(n)
+    tiles = [(a, b, a, n) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    tiles.sort(key=lambda t: -tile_work(t))
+    return tiles
+
+
 def tile_work(tile: tuple[int, int, int, int]) -> float:
-    """Pairs a tile computes: a diagonal tile computes only its upper triangle."""
+    """Pairs a tile computes: a tile starting on the diagonal (i0 == j0: a diagonal tile or a
+    band) computes only the pairs with j >= i."""
     i0, i1, j0, j1 = tile
+    rows, cols = i1 - i0, j1 - j0
     if i0 == j0:
-        r = i1 - i0
-        return r * (r + 1) / 2
-    return float((i1 - i0) * (j1 - j0))
+        return rows * cols - rows * (rows - 1) / 2
+    return float(rows * cols)
 
 
 def choose_block_size(n: int, n_workers: int = 1, max_rows: int = MAX_BLOCK_ROWS) -> int:
@@ -154,17 +178,22 @@ def compute_tile(
     start = time.perf_counter()
     i0, i1, j0, j1 = tile
     values = tile_fn(i0, i1, j0, j1, **tile_kwargs)
-    if values.shape != (i1 - i0, j1 - j0):
+    if values.shape != (i1 - i0, j1 - j0) or (i0 == j0 and j1 < i1):
         raise ValueError(f"tile function returned shape {values.shape} for tile {tile}")
     for out in outputs:
         mm = out.open("r+")
         try:
             block = values.astype(mm.dtype, copy=False)
+            rows = i1 - i0
             if i0 == j0:
-                # Diagonal tile: only the upper triangle is meaningful; mirror it in place.
-                _mirror_upper(block)
-            mm[i0:i1, j0:j1] = block
-            if i0 != j0:
+                # Starts on the diagonal: only its upper triangle is meaningful; mirror it in
+                # place. Columns past the square part (a band) are an off-diagonal rectangle.
+                _mirror_upper(block[:, :rows])
+                mm[i0:i1, j0:j1] = block
+                if j1 > i1:
+                    mm[i1:j1, i0:i1] = block[:, rows:].T
+            else:
+                mm[i0:i1, j0:j1] = block
                 mm[j0:j1, i0:i1] = block.T
         finally:
             del mm
@@ -194,9 +223,10 @@ def symmetric_blockwise(
     Parameters
     ----------
     tile_fn : callable
-        ``tile_fn(i0, i1, j0, j1, **tile_kwargs)`` returns the (i1-i0, j1-j0) tile. For a diagonal
-        tile (i0 == j0) only the upper triangle (including the diagonal) is used. It must be
-        importable by the Dask workers (a module-level function).
+        ``tile_fn(i0, i1, j0, j1, **tile_kwargs)`` returns the (i1-i0, j1-j0) tile. For a tile
+        that starts on the diagonal (i0 == j0: a diagonal tile, or a band with j1 > i1) only the
+        entries with j >= i are used. It must be importable by the Dask workers (a module-level
+        function).
     n : int
         Number of rows (samples).
     outputs : sequence of MatrixFile
@@ -204,7 +234,9 @@ def symmetric_blockwise(
     tile_kwargs : dict, optional
         Small picklable arguments for ``tile_fn`` (file paths, scalars).
     block_size : int, optional
-        Tile edge in rows; default from :func:`choose_block_size` for the cluster's worker count.
+        Tile edge in rows. By default a matrix that fits one tile is split into one band of equal
+        work per worker (:func:`band_grid`), a bigger one into square tiles of
+        :func:`choose_block_size` for the cluster's worker count.
     client : distributed.Client, optional
         Run tiles on its workers; None runs them here, one after another.
     progress : callable, optional
@@ -224,8 +256,13 @@ def symmetric_blockwise(
     """
     kwargs = dict(tile_kwargs or {})
     n_workers = _worker_count(client)
-    size = int(block_size) if block_size else choose_block_size(n, n_workers)
-    tiles = tile_grid(n, size)
+    if block_size:
+        tiles = tile_grid(n, int(block_size))
+    elif 1 < n_workers and n <= MAX_BLOCK_ROWS:
+        tiles = band_grid(n, n_workers)  # the whole matrix fits a tile: one band per worker
+    else:
+        tiles = tile_grid(n, choose_block_size(n, n_workers))
+    size = max(i1 - i0 for i0, i1, _, _ in tiles)
     total = sum(tile_work(t) for t in tiles)
     report(progress, 0.0, f"0/{len(tiles)} tiles")
     if client is None:

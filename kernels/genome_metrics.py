@@ -178,9 +178,12 @@ def genotype_source(path: str, keep: str, bed: tuple[int, int, int] | None) -> d
 
 def _plane_rows(source: dict[str, Any], i0: int, i1: int, j0: int,
                 j1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Planes of rows i0:i1 and of rows j0:j1 (the same array on a diagonal tile)."""
-    first = packed_rows(source, i0, i1)
-    return first, (first if i0 == j0 else packed_rows(source, j0, j1))
+    """Planes of rows i0:i1 and of rows j0:j1, packed once when the tile starts on the diagonal
+    (a diagonal tile or a band: rows i0:i1 are the first rows of j0:j1)."""
+    if i0 == j0:
+        second = packed_rows(source, j0, j1)
+        return second[:, : i1 - i0], second
+    return packed_rows(source, i0, i1), packed_rows(source, j0, j1)
 
 
 DISTANCE_METRICS = ("ibs", "1-ibs", "allele-ct")
@@ -266,7 +269,7 @@ def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any]) -> 
     upper = i0 == j0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     e1, r1 = h1 & ~l1, p1 & ~h1
-    e2, r2 = (e1, r1) if upper else (h2 & ~l2, p2 & ~h2)
+    e2, r2 = (e1, r1) if upper and i1 == j1 else (h2 & ~l2, p2 & ~h2)
     opposite = gram_counts([l1, r1], [r2, l2], upper).astype(np.float64)
     het_i = gram_counts([e1], [p2], upper).astype(np.float64)
     het_j = gram_counts([p1], [e2], upper).astype(np.float64)
@@ -284,32 +287,36 @@ def grm_tile(
     z = (g - 2p) / sqrt(2p(1-p)) with p from the called genotypes, z = 0 for missing calls and
     monomorphic variants; A_ij = sum z_i z_j / M_ij, M_ij = variants called in both (monomorphic
     ones included, as PLINK counts them). z is unpacked from the bit planes a chunk of variants
-    at a time; products are float32 BLAS (SYRK on diagonal tiles) summed in float64.
+    at a time; products are float32 BLAS (SYRK on the diagonal part) summed in float64.
     """
-    diag = i0 == j0
+    upper = i0 == j0  # a diagonal tile or a band: rows i0:i1 are the first rows of j0:j1
+    rows = i1 - i0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     mu = np.load(center)
     inv = np.load(scale)
     words = h1.shape[1]
     step = GRM_COLUMN_CHUNK // 64
-    acc = np.zeros((i1 - i0, j1 - j0), dtype=np.float64)
-    zi = np.empty((i1 - i0, 64 * min(step, words)), dtype=np.float32)
-    zj = zi if diag else np.empty((j1 - j0, zi.shape[1]), dtype=np.float32)
+    acc = np.zeros((rows, j1 - j0), dtype=np.float64)
+    zj = np.empty((j1 - j0, 64 * min(step, words)), dtype=np.float32)
+    zi = None if upper else np.empty((rows, zj.shape[1]), dtype=np.float32)
     for w0 in range(0, words, step):
         w1 = min(words, w0 + step)
         cols = slice(64 * w0, 64 * w1)
-        a = zi[:, : 64 * (w1 - w0)]
-        _standardise_planes(h1[:, w0:w1], l1[:, w0:w1], p1[:, w0:w1], mu[cols], inv[cols],
-                            _BIT32, a)
-        if diag:
-            acc += a @ a.T
+        b = zj[:, : 64 * (w1 - w0)]
+        _standardise_planes(h2[:, w0:w1], l2[:, w0:w1], p2[:, w0:w1], mu[cols], inv[cols],
+                            _BIT32, b)
+        if upper:  # one standardisation: SYRK on the square part, GEMM on the rest
+            a = b[:rows]
+            acc[:, :rows] += a @ a.T
+            if j1 > i1:
+                acc[:, rows:] += a @ b[rows:].T
         else:
-            b = zj[:, : a.shape[1]]
-            _standardise_planes(h2[:, w0:w1], l2[:, w0:w1], p2[:, w0:w1], mu[cols], inv[cols],
-                                _BIT32, b)
+            a = zi[:, : b.shape[1]]
+            _standardise_planes(h1[:, w0:w1], l1[:, w0:w1], p1[:, w0:w1], mu[cols], inv[cols],
+                                _BIT32, a)
             acc += a @ b.T
     if has_missing:
-        pairs = gram_counts([p1], [p2], diag)
+        pairs = gram_counts([p1], [p2], upper)
         with np.errstate(divide="ignore", invalid="ignore"):
             return acc / pairs
     return acc / float(n_variants)

@@ -9,10 +9,12 @@ import pytest
 
 from kernels.blocked import (
     MatrixFile,
+    band_grid,
     choose_block_size,
     run_row_blocks,
     symmetric_blockwise,
     tile_grid,
+    tile_work,
 )
 
 from .genome_fixtures import dask_client  # noqa: F401
@@ -123,3 +125,19 @@ def test_run_row_blocks_in_order(tmp_path: Path, use_dask: bool,
     parts = run_row_blocks(row_sums, 14, rows=4, client=client,
                            fn_kwargs={"path": str(tmp_path / "a.npy")})
     np.testing.assert_array_equal(np.concatenate(parts), a.sum(axis=1))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 2000])
+@pytest.mark.parametrize("bands", [1, 2, 3, 5])
+def test_band_grid_covers_upper_triangle_once_in_equal_work(n: int, bands: int) -> None:
+    seen = np.zeros((n, n), dtype=int)
+    tiles = band_grid(n, bands)
+    for i0, i1, j0, j1 in tiles:
+        assert j0 == i0 and j1 == n
+        for i in range(i0, i1):
+            seen[i, i:] += 1
+    assert (seen[np.triu_indices(n)] == 1).all()
+    assert sum(tile_work(t) for t in tiles) == n * (n + 1) / 2
+    if n >= 100:  # big enough for one band per part: equal work up to about one row's pairs
+        works = [tile_work(t) for t in tiles]
+        assert len(tiles) == bands and max(works) - min(works) <= n
