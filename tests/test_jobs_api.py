@@ -128,6 +128,8 @@ def test_idempotency_key_returns_the_same_job_and_rejects_a_different_body(clien
          "metric"),
         ({"kind": "genome-distance", "params": {"dataset": "x", "block_size": 2}}, 422,
          "block_size"),
+        ({"kind": "genome-distance", "params": {"dataset": "x", "block_size": 5000}}, 422,
+         "block_size"),
         ({"kind": "genome-distance", "params": {"dataset": "not-a-dataset"}}, 422, "dataset"),
         ({"kind": "genome-distance", "owner": "someone-else"}, 422, "owner"),
         ([1, 2, 3], 400, "JSON object"),

@@ -32,14 +32,17 @@ GENOME_DISTANCE = register(
                 "dataset": {
                     "type": "string",
                     "description": "id of a genotype dataset: .npy (samples x variants, "
-                    "0/1/2, -1 missing), PLINK .bed/.bim/.fam in a .zip or .tar.gz, or VCF",
+                    "0/1/2, -1 missing), a zipped Zarr array (.zarr.zip), PLINK "
+                    ".bed/.bim/.fam in a .zip or .tar.gz, or VCF",
                 },
                 "metric": {"enum": list(GENOME_METRICS), "default": "dot"},
                 "block_size": {
                     "type": "integer",
                     "minimum": 8,
-                    "maximum": 100000,
-                    "description": "samples per block (default: chosen from n)",
+                    "maximum": 4096,
+                    "description": "samples per square tile; a tile's memory grows with its "
+                    "square, hence the cap (default: one band per Dask worker up to 4,096 "
+                    "samples, square tiles of at most 4,096 above)",
                 },
                 "maf": {"type": "number", "minimum": 0, "maximum": 0.5},
                 "geno": {"type": "number", "minimum": 0, "maximum": 1},
