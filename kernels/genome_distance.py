@@ -145,15 +145,13 @@ def run_genome_distance(
     source = gm.genotype_source(str(cohort.path), str(keep_path), bed)
     report(progress, 0.15, "computing tiles")
 
-    tile_fn, tile_kwargs, max_rows = _tile_job(metric, keep, called, allele_sum, work_dir,
-                                               source, n, m, has_missing)
+    tile_fn, tile_kwargs = _tile_job(metric, keep, called, allele_sum, work_dir, source, m,
+                                     has_missing)
     suffix = PLINK_SUFFIX[metric]
     matrix = MatrixFile(str(out_dir / "matrix.npy"), n, "float32", npy=True)
     plink_bin = MatrixFile(str(out_dir / f"matrix.{suffix}.bin"), n, "float64", npy=False)
     for f in (matrix, plink_bin):
         f.create()
-    if block_size is None and max_rows < n:
-        block_size = max_rows
 
     def tile_progress(fraction: float, message: str) -> None:
         report(progress, 0.15 + 0.75 * fraction, message)
@@ -265,16 +263,16 @@ def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: flo
 
 
 def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.ndarray,
-              work_dir: Path, source: dict[str, Any], n: int, m: int,
-              has_missing: bool) -> tuple[Any, dict[str, Any], int]:
-    """The tile function, its file-path arguments and the largest tile edge for the metric."""
+              work_dir: Path, source: dict[str, Any], m: int,
+              has_missing: bool) -> tuple[Any, dict[str, Any]]:
+    """The tile function of the metric and its arguments (file paths and scalars)."""
     if metric == "dot":
-        return gm.dot_tile, {"source": source, "n_variants": m}, n
+        return gm.dot_tile, {"source": source, "n_variants": m}
     if metric in ("ibs", "1-ibs", "allele-ct"):
         return gm.distance_tile, {"source": source, "n_variants": m, "metric": metric,
-                                  "has_missing": has_missing}, n
+                                  "has_missing": has_missing}
     if metric == "king":
-        return gm.king_tile, {"source": source}, n
+        return gm.king_tile, {"source": source}
     # grm: z is unpacked from the planes of the kept variants; center and scale are padded
     # to whole words with zeros so the padding bits give z = 0.
     p = allele_frequency(called[keep], allele_sum[keep])
@@ -289,7 +287,7 @@ def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.
     np.save(work_dir / "grm_scale.npy", scale)
     return gm.grm_tile, {"source": source, "center": str(work_dir / "grm_center.npy"),
                          "scale": str(work_dir / "grm_scale.npy"),
-                         "n_variants": m, "has_missing": has_missing}, n
+                         "n_variants": m, "has_missing": has_missing}
 
 
 def _write_ids(out_dir: Path, ids: list[tuple[str, str]], suffix: str,
