@@ -146,12 +146,11 @@ def _npy_to_canonical(path: Path, work_dir: Path) -> Path:
 
 
 def _zarr_to_canonical(path: Path, work_dir: Path) -> Path:
-    from .zarr_genotypes import open_zarr, zarr_to_int8
+    from .zarr_genotypes import zarr_to_int8
 
     _check_not_empty(path)
     out_path = work_dir / "genotypes.npy"
-    rows = max(1, CHUNK_ELEMENTS // int(open_zarr(path).shape[1]))
-    zarr_to_int8(path, out_path, rows)
+    zarr_to_int8(path, out_path, CHUNK_ELEMENTS)
     return out_path
 
 
@@ -268,11 +267,17 @@ def count_bim(path: Path, label: str) -> int:
     return count
 
 
-def check_bed(bed: Path, n: int, m: int, label: str) -> None:
-    """Check the magic bytes, the mode and the size of a .bed against n samples, m variants."""
+def check_bed(bed: Path, n: int, m: int, label: str, offset: int = 0,
+              size: int | None = None) -> None:
+    """Check the magic bytes, the mode and the size of a .bed against n samples, m variants.
+
+    ``offset`` and ``size`` locate a .bed inside another file (an uncompressed ``.zip`` member);
+    by default the whole file is the .bed.
+    """
     with open(bed, "rb") as fh:
+        fh.seek(offset)
         head = fh.read(3)
-    check_bed_header(head, bed.stat().st_size, n, m, label)
+    check_bed_header(head, bed.stat().st_size if size is None else size, n, m, label)
 
 
 def check_bed_header(head: bytes, size: int, n: int, m: int, label: str) -> None:
@@ -338,13 +343,7 @@ def _plink_checked(path: Path, work_dir: Path) -> Genotypes:
     ids = read_fam(files["fam"], path.name)
     m = count_bim(files["bim"], path.name)
     offset = files.get("bed_offset", 0)
-    if "bed_size" in files:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            head = fh.read(3)
-        check_bed_header(head, files["bed_size"], len(ids), m, path.name)
-    else:
-        check_bed(files["bed"], len(ids), m, path.name)
+    check_bed(files["bed"], len(ids), m, path.name, offset, files.get("bed_size"))
     return Genotypes(files["bed"], ids, "plink", m, bed_offset=offset)
 
 

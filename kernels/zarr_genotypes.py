@@ -53,13 +53,15 @@ def open_zarr(path: Path) -> Any:
     return node
 
 
-def zarr_to_int8(path: Path, out_path: Path, rows_per_chunk: int) -> tuple[int, int]:
-    """Copy the store's array into an int8 ``.npy`` row block by row block; returns its shape.
+def zarr_to_int8(path: Path, out_path: Path, chunk_elements: int) -> tuple[int, int]:
+    """Copy the store's array into an int8 ``.npy`` in row blocks of about ``chunk_elements``
+    genotypes; returns its shape.
 
     Raises InputError naming the first value outside {-1, 0, 1, 2}.
     """
     array = open_zarr(path)
     n, m = (int(x) for x in array.shape)
+    rows_per_chunk = max(1, chunk_elements // m)
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.int8, shape=(n, m))
     try:
         for r0 in range(0, n, rows_per_chunk):
