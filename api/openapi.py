@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.jobs import MAX_WAIT_SECONDS
 from workers.kinds import all_kinds
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -65,10 +66,11 @@ def build_openapi() -> dict[str, Any]:
                            errors=(400, 401)),
             },
             "/v1/jobs/{job_id}": {"get": {
-                **_op("Read a job; ?wait=S (0-30 s) answers as soon as it finishes", "200",
-                      errors=(400, 401, 404)),
+                **_op(f"Read a job; ?wait=S (0-{MAX_WAIT_SECONDS:g} s) answers as soon as it "
+                      "finishes", "200", errors=(400, 401, 404)),
                 "parameters": [{"name": "wait", "in": "query", "required": False,
-                                "schema": {"type": "number", "minimum": 0, "maximum": 30}}],
+                                "schema": {"type": "number", "minimum": 0,
+                                           "maximum": MAX_WAIT_SECONDS}}],
             }},
             "/v1/jobs/{job_id}/cancel": {"post": _op("Cancel a job", "202",
                                                      errors=(401, 404, 409))},

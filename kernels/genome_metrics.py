@@ -1,7 +1,7 @@
 """Per-tile genome metrics on bit-packed genotypes (numba popcount) and on float32 BLAS.
 
 Genotypes (allele counts 0/1/2, -1 missing) are packed sample-major into three bit planes of
-64 variants per ``uint64`` word, stored as one ``(3, n, W)`` array on disk:
+64 variants per ``uint64`` word, a ``(3, rows, W)`` array each tile packs for its own rows:
 
 - plane 0, ``h``: genotype >= 1 (carries at least one counted allele),
 - plane 1, ``l``: genotype == 2,
@@ -12,9 +12,10 @@ and ``g_i g_j`` is the sum of the four and-products, so every count a PLINK dist
 sum of *terms* ``Σ popcount(plane_a(i) & plane_b(j))``: one register-blocked kernel,
 :func:`kernels.popcount_gram.and_popcount_gram`, computes them all.
 
-Tile functions (``*_tile``) follow :mod:`kernels.blocked`: ``fn(i0, i1, j0, j1, **paths)`` reads
-its rows from the memory-mapped files and returns a float64 tile; on a diagonal tile (i0 == j0)
-only the upper triangle is computed.
+Tile functions (``*_tile``) follow :mod:`kernels.blocked`: ``fn(i0, i1, j0, j1, **paths)`` packs
+its rows from the genotype file (see :func:`packed_rows`) and returns a float64 tile; on a tile
+that starts on the diagonal (i0 == j0: a diagonal tile or a band) only the pairs with j >= i are
+computed.
 """
 
 from __future__ import annotations
@@ -153,8 +154,8 @@ def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
     """The ``(3, r1 - r0, W)`` planes of samples r0:r1 over the kept variants, packed now.
 
     ``source`` describes the genotypes by path (see :func:`genotype_source`): a PLINK .bed is
-    packed from its 2-bit codes, an int8 matrix row by row. Packing inside the tile costs a few
-    percent of the tile and saves writing and re-reading a planes file.
+    packed from its 2-bit codes, an int8 matrix row by row. Packing inside the tile saves
+    writing and re-reading a planes file of the whole cohort.
     """
     keep = np.load(source["keep"])
     out = np.zeros((3, r1 - r0, (keep.size + 63) // 64), dtype=np.uint64)

@@ -124,7 +124,8 @@ def and_popcount_gram(left, right, out, upper):
 
 
 def _read_only(plane: np.ndarray) -> np.ndarray:
-    """A C-contiguous read-only view, so memory-mapped and computed planes share one type."""
+    """A C-contiguous read-only view: the terms of one call must share one numba array type,
+    whether a plane is a read-only memory map or a writable buffer."""
     view = np.ascontiguousarray(plane).view()
     view.flags.writeable = False
     return view

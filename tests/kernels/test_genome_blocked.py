@@ -141,3 +141,13 @@ def test_band_grid_covers_upper_triangle_once_in_equal_work(n: int, bands: int) 
     if n >= 100:  # big enough for one band per part: equal work up to about one row's pairs
         works = [tile_work(t) for t in tiles]
         assert len(tiles) == bands and max(works) - min(works) <= n
+
+
+def test_the_job_kind_repeats_the_kernels_limits() -> None:
+    # workers.kinds.genome copies these so the gateway does not import the kernels.
+    from kernels.blocked import MAX_BLOCK_ROWS
+    from kernels.genome_distance import METRICS
+    from workers.kinds.genome import GENOME_METRICS, MAX_BLOCK_SIZE
+
+    assert MAX_BLOCK_SIZE == MAX_BLOCK_ROWS
+    assert GENOME_METRICS == METRICS

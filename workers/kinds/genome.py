@@ -9,6 +9,10 @@ from ..settings import Settings
 from . import COMPUTE, JobKind, register
 
 GENOME_METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
+"""``kernels.genome_distance.METRICS``, repeated so the gateway need not import the kernels."""
+
+MAX_BLOCK_SIZE = 4096
+"""``kernels.blocked.MAX_BLOCK_ROWS``, repeated for the same reason (a test keeps them equal)."""
 
 
 def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
@@ -39,7 +43,7 @@ GENOME_DISTANCE = register(
                 "block_size": {
                     "type": "integer",
                     "minimum": 8,
-                    "maximum": 4096,
+                    "maximum": MAX_BLOCK_SIZE,
                     "description": "samples per square tile; a tile's memory grows with its "
                     "square, hence the cap (default: one band per Dask worker up to 4,096 "
                     "samples, square tiles of at most 4,096 above)",
