@@ -65,6 +65,31 @@ def _score(c, a, b, metric, n_bits):
     return np.float32(c / n_bits)
 
 
+@njit(cache=True, inline="always")
+def _common_bits4(A, i, B, j):
+    """Bits row i of A shares with each of rows j..j+3 of B: one pass over A's row for four."""
+    c0 = 0
+    c1 = 0
+    c2 = 0
+    c3 = 0
+    for k in range(A.shape[1]):
+        x = A[i, k]
+        c0 += popcount64(x & B[j, k])
+        c1 += popcount64(x & B[j + 1, k])
+        c2 += popcount64(x & B[j + 2, k])
+        c3 += popcount64(x & B[j + 3, k])
+    return c0, c1, c2, c3
+
+
+@njit(cache=True, inline="always")
+def _common_bits(A, i, B, j):
+    """Bits row i of A shares with row j of B."""
+    c = 0
+    for k in range(A.shape[1]):
+        c += popcount64(A[i, k] & B[j, k])
+    return c
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def _popcounts(fps, out):
     for i in prange(fps.shape[0]):
@@ -81,33 +106,21 @@ def _tile(A, B, pa, pb, metric, n_bits, upper, chunk, out):
     B is walked in chunks of ``chunk`` rows that stay in the L2 cache while every row of A
     passes over them: streaming all of a large B per row of A is memory-bound (10x slower).
     """
-    n, w = A.shape
+    n = A.shape[0]
     m = B.shape[0]
     for b0 in range(0, m, chunk):
         b1 = min(m, b0 + chunk)
         for i in prange(n):
             j = max(np.int64(i), np.int64(b0)) if upper else np.int64(b0)
             while j + 4 <= b1:
-                c0 = 0
-                c1 = 0
-                c2 = 0
-                c3 = 0
-                for k in range(w):
-                    x = A[i, k]
-                    c0 += popcount64(x & B[j, k])
-                    c1 += popcount64(x & B[j + 1, k])
-                    c2 += popcount64(x & B[j + 2, k])
-                    c3 += popcount64(x & B[j + 3, k])
+                c0, c1, c2, c3 = _common_bits4(A, i, B, j)
                 out[i, j] = _score(c0, pa[i], pb[j], metric, n_bits)
                 out[i, j + 1] = _score(c1, pa[i], pb[j + 1], metric, n_bits)
                 out[i, j + 2] = _score(c2, pa[i], pb[j + 2], metric, n_bits)
                 out[i, j + 3] = _score(c3, pa[i], pb[j + 3], metric, n_bits)
                 j += 4
             while j < b1:
-                c = 0
-                for k in range(w):
-                    c += popcount64(A[i, k] & B[j, k])
-                out[i, j] = _score(c, pa[i], pb[j], metric, n_bits)
+                out[i, j] = _score(_common_bits(A, i, B, j), pa[i], pb[j], metric, n_bits)
                 j += 1
 
 
@@ -236,7 +249,7 @@ def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_
     score computed. The library is walked in cache-sized chunks (see ``_tile``); each query's
     heap lives in its output row between chunks.
     """
-    n, w = Q.shape
+    n = Q.shape[0]
     m = L.shape[0]
     k = out_s.shape[1]
     sizes = np.zeros(n, np.int64)
@@ -251,16 +264,7 @@ def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_
             a = pq[i]
             j = np.int64(b0)
             while j + 4 <= b1:
-                c0 = 0
-                c1 = 0
-                c2 = 0
-                c3 = 0
-                for t in range(w):
-                    x = Q[i, t]
-                    c0 += popcount64(x & L[j, t])
-                    c1 += popcount64(x & L[j + 1, t])
-                    c2 += popcount64(x & L[j + 2, t])
-                    c3 += popcount64(x & L[j + 3, t])
+                c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
                 r = row0 + j
                 s0 = _score(c0, a, pl[j], metric, n_bits)
                 s1 = _score(c1, a, pl[j + 1], metric, n_bits)
@@ -276,10 +280,7 @@ def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_
                 size, gate = _consider(hs, hr, size, gate, s3, r + 3, own)
                 j += 4
             while j < b1:
-                c = 0
-                for t in range(w):
-                    c += popcount64(Q[i, t] & L[j, t])
-                s = _score(c, a, pl[j], metric, n_bits)
+                s = _score(_common_bits(Q, i, L, j), a, pl[j], metric, n_bits)
                 _count(hist, i, s, row0 + j, own)
                 size, gate = _consider(hs, hr, size, gate, s, row0 + j, own)
                 j += 1
