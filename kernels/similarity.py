@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from kernels.blocked import mirror_upper
 from kernels.popcount import popcount64
 
 METRICS: tuple[str, ...] = ("tanimoto", "dice", "cosine", "dot")
@@ -139,19 +140,6 @@ def _transpose(a, out):
                 for i in range(i0, i1):
                     out[j, i] = a[i, j]
 
-
-@njit(parallel=True, nogil=True, cache=True)
-def _mirror_upper(a):
-    """Copy the upper triangle of a square array onto its lower triangle."""
-    n = a.shape[0]
-    for ib in prange((n + _BLOCK - 1) // _BLOCK):
-        i0 = ib * _BLOCK
-        i1 = min(n, i0 + _BLOCK)
-        for j0 in range(0, i1, _BLOCK):
-            j1 = min(n, j0 + _BLOCK)
-            for i in range(i0, i1):
-                for j in range(j0, min(j1, i)):
-                    a[i, j] = a[j, i]
 
 
 @njit(cache=True, inline="always")
@@ -382,7 +370,7 @@ def self_similarity_tile(fps: np.ndarray, *, metric: str = "tanimoto", n_bits: i
     out = np.empty((fps.shape[0], fps.shape[0]), np.float32)
     bits = fps.shape[1] * 64 if n_bits is None else n_bits
     _tile(fps, fps, pa, pa, metric_code(metric), bits, True, _chunk(fps), out)
-    _mirror_upper(out)
+    mirror_upper(out)
     return out
 
 
