@@ -6,17 +6,19 @@ import logging
 
 from flask import Flask
 
-from workers.settings import Settings
+from osler.workers.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway for ``settings`` (default: read from the environment once)."""
-    from . import datasets, docs, health, jobs, models, problems
-    from .services import Services
-    from .uploads import UploadRequest
+    from osler.api import datasets, docs, health, jobs, models, problems
+    from osler.api.services import Services
+    from osler.api.uploads import UploadRequest
 
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    # osler is a namespace package (the design's folders map into it), which Flask cannot
+    # search for an instance folder; osler keeps none, so name one under the data directory.
+    app = Flask(__name__, instance_path=str(settings.data_dir / "instance"))
     app.request_class = UploadRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False

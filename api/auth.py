@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from .services import services
+from osler.api.services import services
 
 
 def require_tenant() -> None:

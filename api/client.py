@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from workers.jobs import FINISHED_STATES, MAX_WAIT_SECONDS
-from workers.settings import Settings
+from osler.workers.job_states import FINISHED_STATES, MAX_WAIT_SECONDS
+from osler.workers.settings import Settings
 
 REQUEST_TIMEOUT_SECONDS = 60
 

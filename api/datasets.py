@@ -6,11 +6,10 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from workers.errors import BadRequest
-
-from .auth import current_tenant, require_tenant
-from .services import services
-from .uploads import HashingFile
+from osler.api.auth import current_tenant, require_tenant
+from osler.api.services import services
+from osler.api.uploads import HashingFile
+from osler.workers.errors import BadRequest
 
 bp = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
 bp.before_request(require_tenant)

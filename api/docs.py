@@ -7,7 +7,7 @@ from html import escape
 
 from flask import Blueprint
 
-from .openapi import build_openapi
+from osler.api.openapi import build_openapi
 
 bp = Blueprint("docs", __name__)
 
@@ -26,6 +26,7 @@ def docs_page() -> str:
         f"<td>{escape(op['summary'])}</td></tr>"
         for path, ops in spec["paths"].items()
         for method, op in ops.items()
+        if method != "parameters"
     )
     kinds = "".join(
         f"<h3><code>{escape(name)}</code> <small>(queue: {escape(info['queue'])})</small></h3>"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from workers.errors import ServiceUnavailable
-
-from .services import services
+from osler.api.services import services
+from osler.workers.errors import ServiceUnavailable
 
 bp = Blueprint("health", __name__)
 

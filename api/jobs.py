@@ -8,15 +8,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request, send_file
 
-from workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
-from workers.idempotency import body_fingerprint
-from workers.jobs import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES, Job
-from workers.kinds import JobKind
-from workers.redis_connection import REDIS_DOWN_ERRORS
-
-from .auth import current_tenant, require_tenant
-from .services import services
-from .validation import parse_job_request, resolve_inputs
+from osler.api.auth import current_tenant, require_tenant
+from osler.api.services import services
+from osler.api.validation import parse_job_request, resolve_inputs
+from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
+from osler.workers.idempotency import body_fingerprint
+from osler.workers.job_states import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES
+from osler.workers.jobs import Job
+from osler.workers.kinds import JobKind
+from osler.workers.redis_connection import REDIS_DOWN_ERRORS
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(require_tenant)

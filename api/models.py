@@ -1,7 +1,8 @@
 """``/v1/models``: the registry (list, read, delete) and synchronous inference.
 
-Inference goes through Redis to the ``predict`` queue, whose worker keeps models loaded; the
-gateway waits for the JSON answer and never imports TensorFlow.
+An inference body is validated against its model kind's operation schema here, before anything
+goes to Redis; the ``predict`` queue's worker answers, and its errors come back as the same
+classes of the error tree. The gateway never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,23 +12,24 @@ from typing import Any
 from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, request
 
-from workers.errors import (
+from osler.api.auth import current_tenant, require_tenant
+from osler.api.services import services
+from osler.api.validation import validate_against
+from osler.workers.errors import (
     BadRequest,
+    InvalidParams,
     NotFound,
-    OslerError,
     PayloadTooLarge,
     ServiceUnavailable,
+    error_class,
 )
-from workers.models import INFERENCE_TASK
-
-from .auth import current_tenant, require_tenant
-from .services import services
+from osler.workers.kinds import PREDICT, all_model_kinds, model_operations
+from osler.workers.models import INFERENCE_TASK
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 bp.before_request(require_tenant)
 
 INFERENCE_TIMEOUT_SECONDS = 60
-OPERATIONS = ("predict", "similar", "vectors")
 MAX_INFERENCE_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -50,18 +52,24 @@ def delete_model(model_id: str) -> tuple[str, int]:
 @bp.post("/<model_id>/<operation>")
 def infer(model_id: str, operation: str) -> dict[str, Any]:
     """``predict`` (classifiers, seq2seq), ``similar`` and ``vectors`` (word2vec)."""
-    if operation not in OPERATIONS:
+    if operation not in model_operations():
         raise NotFound(f"no route /v1/models/<id>/{operation}")
     if (request.content_length or 0) > MAX_INFERENCE_BODY_BYTES:
         raise PayloadTooLarge(f"inference requests are limited to {MAX_INFERENCE_BODY_BYTES} bytes")
     svc = services()
     tenant = current_tenant()
-    svc.models.get(model_id, tenant)
+    model = svc.models.get(model_id, tenant)
+    declared = all_model_kinds().get(model.kind)
+    spec = declared.operation(operation) if declared else None
+    if spec is None:
+        answered = ", ".join(op.name for op in declared.operations) if declared else "nothing"
+        raise InvalidParams(f"a {model.kind} model answers {answered}, not {operation!r}")
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise BadRequest("the request body must be a JSON object")
+    payload = validate_against(spec.body_schema, payload, "body")
     pending = svc.celery.send_task(
-        INFERENCE_TASK, args=[tenant, model_id, operation, payload], queue="predict",
+        INFERENCE_TASK, args=[tenant, model_id, operation, payload], queue=PREDICT,
         expires=INFERENCE_TIMEOUT_SECONDS,
     )
     try:
@@ -72,14 +80,5 @@ def infer(model_id: str, operation: str) -> dict[str, Any]:
         pending.forget()
     if "error" in answer:
         error = answer["error"]
-        raise _error_for(error["status"], error["detail"])
+        raise error_class(error["type"])(error["detail"], **error.get("extra", {}))
     return answer["ok"]
-
-
-def _error_for(status: int, detail: str) -> OslerError:
-    from workers import errors
-
-    for cls in (errors.NotFound, errors.InvalidParams, errors.BadRequest, errors.Conflict):
-        if cls.status == status:
-            return cls(detail)
-    return OslerError(detail)

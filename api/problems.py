@@ -8,9 +8,9 @@ from flask import Flask, Response, json
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from kernels.errors import InputError
-from workers.errors import InvalidParams, OslerError
-from workers.redis_connection import REDIS_DOWN_ERRORS, unavailable
+from osler.kernels.errors import InputError
+from osler.workers.errors import InvalidParams, OslerError
+from osler.workers.redis_connection import REDIS_DOWN_ERRORS, unavailable
 
 log = logging.getLogger("osler.api")
 

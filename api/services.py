@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from workers.celery_app import make_celery
-from workers.datasets import DatasetStore
-from workers.idempotency import IdempotencyStore
-from workers.jobs import JobStore
-from workers.layout import DataLayout
-from workers.models import ModelStore
-from workers.redis_connection import connect
-from workers.settings import Settings
-from workers.tenants import TenantStore
+from osler.workers.celery_app import make_celery
+from osler.workers.datasets import DatasetStore
+from osler.workers.idempotency import IdempotencyStore
+from osler.workers.jobs import JobStore
+from osler.workers.layout import DataLayout
+from osler.workers.models import ModelStore
+from osler.workers.redis_connection import connect
+from osler.workers.settings import Settings
+from osler.workers.tenants import TenantStore
 
 
 @dataclass

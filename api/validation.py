@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
-from workers.errors import BadRequest, InvalidParams, NotFound
-from workers.kinds import JobKind, all_kinds
-
-from .services import services
+from osler.api.services import services
+from osler.workers.errors import BadRequest, InvalidParams, NotFound
+from osler.workers.kinds import JobKind, all_kinds
 
 JOB_REQUEST_FIELDS = {"kind", "params"}
 
@@ -37,17 +36,52 @@ def parse_job_request(body: Any) -> tuple[JobKind, dict[str, Any]]:
 
 def validate_params(kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
     """Params checked against the kind's schema, with the schema's defaults filled in."""
-    validator = Draft202012Validator(kind.params_schema)
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    return validate_against(kind.params_schema, params, "params")
+
+
+def validate_against(schema: dict[str, Any], value: dict[str, Any], where: str) -> dict[str, Any]:
+    """``value`` checked against an object ``schema`` (422 naming the first problem), with the
+    schema's top-level defaults filled in. Messages name the place, never echo a whole body."""
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
-        where = ".".join(str(p) for p in ("params", *first.absolute_path))
-        raise InvalidParams(f"{where}: {first.message}", errors=len(errors))
-    filled = dict(params)
-    for name, spec in kind.params_schema.get("properties", {}).items():
+        place = ".".join(str(p) for p in (where, *first.absolute_path))
+        raise InvalidParams(f"{place}: {_message(first)}", errors=len(errors))
+    filled = dict(value)
+    for name, spec in schema.get("properties", {}).items():
         if name not in filled and "default" in spec:
             filled[name] = spec["default"]
     return filled
+
+
+_MESSAGES = {
+    "type": "must be of type {}",
+    "enum": "must be one of {}",
+    "const": "must be {}",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "minItems": "needs at least {} items",
+    "maxItems": "takes at most {} items",
+    "minLength": "needs at least {} characters",
+    "maxLength": "takes at most {} characters",
+}
+"""Messages that name the rule broken without quoting the value (a body may hold patient data)."""
+
+
+def _message(error: ValidationError) -> str:
+    rule, expected = error.validator, error.validator_value
+    if rule in _MESSAGES:
+        if rule == "enum":
+            expected = ", ".join(repr(v) for v in expected)
+        return _MESSAGES[rule].format(expected)
+    if rule == "oneOf" and all(set(branch) == {"required"} for branch in expected):
+        return "send exactly one of " + ", ".join(repr(b["required"][0]) for b in expected)
+    if rule in ("oneOf", "anyOf"):
+        return "matches none of the accepted forms"
+    return error.message if len(error.message) <= 300 else error.message[:300] + "..."
 
 
 def resolve_inputs(kind: JobKind, params: dict[str, Any], tenant: str) -> dict[str, Path]:

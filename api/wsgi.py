@@ -1,5 +1,5 @@
-"""WSGI entry point for gunicorn: ``gunicorn api.wsgi:app``."""
+"""WSGI entry point for gunicorn: ``gunicorn osler.api.wsgi:app``."""
 
-from . import create_app
+from osler.api import create_app
 
 app = create_app()

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels import similarity  # noqa: E402
-from kernels.fingerprints import FingerprintSpec, fingerprint_texts  # noqa: E402
+from osler.kernels.molecules import scores as similarity
+from osler.kernels.molecules.fingerprints import FingerprintSpec, fingerprint_texts
 
 
 def _best_of(fn, repeats: int = 3) -> float:
@@ -84,7 +81,7 @@ def main() -> None:
     similarity.set_threads(None)
 
     if args.job:
-        from kernels.drug_similarity import run_drug_similarity
+        from osler.kernels.molecules.similarity_job import run_drug_similarity
 
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -133,9 +130,9 @@ def _approved_drugs(folder: Path) -> Path:
 def bench_service(n: int) -> None:
     import gzip
 
-    from api.client import OslerClient
-    from api.embedded import EmbeddedStack, free_port
-    from workers.settings import Settings
+    from osler.api.cli.embedded import EmbeddedStack, free_port
+    from osler.api.client import OslerClient
+    from osler.workers.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

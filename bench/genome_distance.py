@@ -25,7 +25,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,12 +33,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from api.client import OslerClient  # noqa: E402
-from api.embedded import EmbeddedStack, free_port  # noqa: E402
-from kernels.genotype_simulation import balding_nichols  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from osler.api.cli.embedded import EmbeddedStack, free_port
+from osler.api.client import OslerClient
+from osler.kernels.genome.simulate import balding_nichols
+from osler.workers.settings import Settings
 
 OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
 PLINK_PEERS = {

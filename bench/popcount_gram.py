@@ -13,17 +13,13 @@ they agree and prints word pairs per second and the ratio.
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels.popcount import popcount64  # noqa: E402
-from kernels.popcount_gram import gram_counts  # noqa: E402
+from osler.kernels.bits import popcount64
+from osler.kernels.genome.gram import gram_counts
 
 
 @njit(nogil=True)

@@ -5,7 +5,7 @@ Run from the repository root::
     python bench/text_models.py                      # all three: word2vec, classifier, seq2seq
     python bench/text_models.py --only word2vec
 
-Datasets come from ``simple-icd-10-cm`` (``kernels.text.icd10``: every billable code, a seeded
+Datasets come from ``simple-icd-10-cm`` (``osler.kernels.text.icd10``: every billable code, a seeded
 80/10/10 split by code). Printed, each from this one run:
 
 - word2vec: words per second of gensim called directly on the same tokens, and through the service
@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from api.client import OslerClient  # noqa: E402
-from api.embedded import EmbeddedStack, free_port  # noqa: E402
-from kernels.text.icd10 import build_icd10_datasets  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from osler.api.cli.embedded import EmbeddedStack, free_port
+from osler.api.client import OslerClient
+from osler.kernels.text.icd10 import build_icd10_datasets
+from osler.workers.settings import Settings
 
 WORD2VEC = {"vector_size": 100, "window": 5, "min_count": 5, "epochs": 5, "workers": 2,
             "seed": 0}
@@ -53,8 +50,8 @@ def run_job(client: OslerClient, kind: str, params: dict) -> tuple[float, dict]:
 def bench_word2vec(client: OslerClient, corpus: Path) -> None:
     from gensim.models import Word2Vec
 
-    from kernels.text.tokenize import Tokenizer, TokenizerConfig
-    from kernels.text.word2vec import tokenize_corpus
+    from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
+    from osler.kernels.text.word2vec import tokenize_corpus
 
     documents = [line for line in corpus.read_text().splitlines() if line.strip()]
     sentences = tokenize_corpus(documents, Tokenizer(TokenizerConfig()))
@@ -78,7 +75,7 @@ def bench_word2vec(client: OslerClient, corpus: Path) -> None:
 
 
 def bench_classifier(client: OslerClient, chapters: Path) -> None:
-    from kernels.text.baselines import tfidf_logistic_baseline
+    from osler.kernels.text.baselines import tfidf_logistic_baseline
 
     baseline = tfidf_logistic_baseline(chapters)
     dataset = client.upload(chapters)

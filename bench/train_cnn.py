@@ -4,7 +4,8 @@ Run from the repository root::
 
     python bench/train_cnn.py                 # ~30 s trainings, 200 predict requests
 
-Both trainings run the same kernel (``kernels.imaging.train.train_image_classifier``) on the same
+Both trainings run the same kernel
+(``osler.kernels.imaging.train.train_image_classifier``) on the same
 data with the same seed; the service's worker is warmed up first (TensorFlow imported), so the
 ratio is the service's overhead: upload-free POST -> queue -> worker -> artifacts -> registry.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from api.client import OslerClient  # noqa: E402
-from api.embedded import EmbeddedStack, free_port  # noqa: E402
-from kernels.imaging.sample_data import build_sample_dataset  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from osler.api.cli.embedded import EmbeddedStack, free_port
+from osler.api.client import OslerClient
+from osler.kernels.imaging.sample_data import build_sample_dataset
+from osler.workers.settings import Settings
 
 
 def main() -> None:
@@ -44,7 +42,7 @@ def main() -> None:
         print(f"dataset: {info['n_train']} train / {info['n_val']} val / {info['n_test']} test, "
               f"28x28, {len(info['class_names'])} classes; {args.epochs} epochs")
 
-        from kernels.imaging.train import train_image_classifier
+        from osler.kernels.imaging.train import train_image_classifier
 
         for name in ("warm", "direct"):
             (root / name).mkdir()
@@ -73,7 +71,7 @@ def main() -> None:
                   f"test accuracy {done['result']['test_accuracy']:.3f}")
             print(f"service overhead: {100 * (service_s / direct_s - 1):+.1f}% "
                   f"(ratio {service_s / direct_s:.3f})")
-            from workers.clock import parse_utc
+            from osler.workers.clock import parse_utc
 
             queued = parse_utc(done["started_at"]) - parse_utc(done["created_at"])
             ran = parse_utc(done["finished_at"]) - parse_utc(done["started_at"])

@@ -21,6 +21,7 @@ callback raises.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -32,13 +33,13 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from .progress import ProgressCallback, report
+from osler.kernels.dask_window import run_windowed
+from osler.kernels.limits import MAX_BLOCK_ROWS
+from osler.kernels.progress import ProgressCallback, report
 
 TileFunction = Callable[..., np.ndarray]
 """``tile_fn(i0, i1, j0, j1, **kwargs) -> (i1-i0, j1-j0) array``; diagonal tiles have i0 == j0."""
 
-MAX_BLOCK_ROWS = 4096
-"""Largest tile edge: a float64 tile of this size is 128 MiB, which bounds a worker's memory."""
 
 MIN_BLOCK_ROWS = 64
 """Smallest tile edge chosen automatically (smaller tiles spend more time in overhead than work)."""
@@ -338,40 +339,13 @@ def _run_on_dask(
     total: float,
     progress: ProgressCallback | None,
 ) -> float:
-    from distributed import as_completed
-
-    token = uuid.uuid4().hex[:12]
-    name = getattr(tile_fn, "__name__", "tile")
-    window = max(1, INFLIGHT_PER_WORKER * n_workers)
-    pending = list(enumerate(tiles))[::-1]  # pop() takes the biggest tiles first
-    submitted: dict[Any, tuple[int, int, int, int]] = {}
-
-    def submit_next(queue: Any) -> None:
-        k, tile = pending.pop()
-        fut = client.submit(
-            compute_tile, tile_fn, tile, outputs, kwargs,
-            key=f"{name}-{token}-{k}", pure=False, priority=len(tiles) - k,
-        )
-        submitted[fut] = tile
-        if queue is not None:
-            queue.add(fut)
-
+    calls = [(tile_fn, tile, outputs, kwargs) for tile in tiles]
     seconds = 0.0
     done = 0.0
-    count = 0
-    try:
-        for _ in range(min(window, len(pending))):
-            submit_next(None)
-        queue = as_completed(list(submitted))
-        for fut in queue:
-            seconds += fut.result()
-            tile = submitted.pop(fut)
-            done += tile_work(tile)
-            count += 1
-            if pending:
-                submit_next(queue)
+    window = INFLIGHT_PER_WORKER * n_workers
+    with contextlib.closing(run_windowed(client, compute_tile, calls, window=window)) as results:
+        for count, (index, tile_seconds) in enumerate(results, 1):
+            seconds += tile_seconds
+            done += tile_work(tiles[index])
             report(progress, done / total, f"{count}/{len(tiles)} tiles")
-    finally:
-        if submitted:
-            client.cancel(list(submitted), force=True)
     return seconds

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from kernels.text.icd10 import build_icd10_datasets  # noqa: E402
+from osler.kernels.text.icd10 import build_icd10_datasets
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
-from kernels.imaging.sample_data import CLASSES, build_sample_dataset  # noqa: E402
+from osler.kernels.imaging.sample_data import CLASSES, build_sample_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

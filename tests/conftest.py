@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.embedded import free_port
-from workers.redis_connection import connect
-from workers.redis_server import RedisServer
-from workers.settings import Settings
-from workers.tenants import TenantStore
+from osler.api.cli.embedded import free_port
+from osler.workers.redis_connection import connect
+from osler.workers.redis_server import RedisServer
+from osler.workers.settings import Settings
+from osler.workers.tenants import TenantStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,6 @@ class WorkerProcess:
             OSLER_REDIS_URL=str(self.settings.redis_url),
             OSLER_DASK_SCHEDULER=str(self.settings.dask_scheduler),
             OSLER_MAX_ATTEMPTS=str(self.settings.max_attempts),
-            PYTHONPATH=str(REPO),
         )
         env.update(self.extra_env)
         return env
@@ -52,7 +51,7 @@ class WorkerProcess:
         self.extra_env.update(extra_env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", "--queues", "compute,train,predict"],
+            [sys.executable, "-m", "osler.api.cli", "worker", "--queues", "compute,train,predict"],
             env=self.env(),
             cwd=REPO,
             stdout=log,
@@ -144,7 +143,7 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="session")
 def app(settings: Settings, worker: WorkerProcess) -> Any:
-    from api import create_app
+    from osler.api import create_app
 
     application = create_app(settings)
     application.testing = True

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from osler.workers.redis_connection import connect
+from osler.workers.redis_server import RedisServer, unix_socket_answers
+from osler.workers.settings import Settings
+from osler.workers.tenants import TenantStore
 from tests.conftest import REPO
-from workers.redis_connection import connect
-from workers.redis_server import RedisServer, unix_socket_answers
-from workers.settings import Settings
-from workers.tenants import TenantStore
 
 TOKEN_LINE = re.compile(r"^token: ([A-Za-z0-9_-]{32,})$")
 
@@ -24,14 +24,14 @@ TOKEN_LINE = re.compile(r"^token: ([A-Za-z0-9_-]{32,})$")
 def clean_env(data_dir: Path, **env: str) -> dict[str, str]:
     """This environment without any OSLER_* setting, pointed at ``data_dir``."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OSLER_")}
-    environ.update(OSLER_DATA_DIR=str(data_dir), PYTHONPATH=str(REPO), **env)
+    environ.update(OSLER_DATA_DIR=str(data_dir), **env)
     return environ
 
 
 def osler(*args: str, data_dir: Path, timeout: float = 180, **env: str):
     environ = clean_env(data_dir, **env)
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "osler.api.cli", *args],
         env=environ, cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -50,11 +50,11 @@ def test_demo_runs_a_real_job_end_to_end_and_exits_0(tmp_path):
 
 def test_up_prints_a_token_and_the_client_commands_work(tmp_path):
     environ = clean_env(tmp_path)
-    from api.embedded import free_port
+    from osler.api.cli.embedded import free_port
 
     port = free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "osler.api.cli", "up", "--port", str(port)],
         env=environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -16,7 +16,7 @@ pytest.importorskip("tensorflow")
 
 @pytest.fixture(scope="module")
 def sample_npz(tmp_path_factory):
-    from kernels.imaging.sample_data import build_sample_dataset
+    from osler.kernels.imaging.sample_data import build_sample_dataset
 
     path = tmp_path_factory.mktemp("images") / "patches.npz"
     build_sample_dataset(path, size=28, per_class=12, seed=0)
@@ -26,8 +26,8 @@ def sample_npz(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(app, sample_npz, tmp_path_factory):
     """One training job shared by the tests of this module (TensorFlow is slow to start)."""
-    from workers.redis_connection import connect
-    from workers.tenants import TenantStore
+    from osler.workers.redis_connection import connect
+    from osler.workers.tenants import TenantStore
 
     client = app.test_client()
     settings = app.extensions["osler"].settings
@@ -66,7 +66,7 @@ def test_training_succeeds_registers_the_model_with_lineage(client, trained):
 def test_sync_predict_equals_the_models_own_output_and_explains(
     client, trained, sample_npz, settings
 ):
-    from kernels.imaging.inference import load_image_model
+    from osler.kernels.imaging.inference import load_image_model
 
     token, model_id = trained["token"], trained["job"]["result"]["model_id"]
     with np.load(sample_npz) as data:

@@ -204,6 +204,23 @@ def test_openapi_lists_routes_and_kind_schemas_and_docs_render(client):
     assert json.loads(json.dumps(spec)) == spec
 
 
+def test_openapi_is_valid_and_documents_every_model_route_from_its_schemas(client):
+    from openapi_spec_validator import validate
+
+    from osler.workers.kinds import all_model_kinds
+
+    spec = client.get("/openapi.json").get_json()
+    validate(spec)
+    for kind in all_model_kinds().values():
+        for op in kind.operations:
+            route = spec["paths"][f"/v1/models/{{model_id}}/{op.name}"]["post"]
+            refs = route["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+            name = f"body-{kind.name}-{op.name}"
+            assert {"$ref": f"#/components/schemas/{name}"} in refs
+            assert spec["components"]["schemas"][name]["properties"] == (
+                op.body_schema["properties"])
+
+
 def test_health_and_readiness_need_no_token(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
@@ -215,9 +232,9 @@ def test_health_and_readiness_need_no_token(client):
 
 def queued_forever(settings, token: str) -> str:
     """A job record that no worker will ever run (created in the store, never sent to Celery)."""
-    from workers.jobs import JobStore
-    from workers.redis_connection import connect
-    from workers.tenants import TenantStore
+    from osler.workers.jobs import JobStore
+    from osler.workers.redis_connection import connect
+    from osler.workers.tenants import TenantStore
 
     redis = connect(settings)
     tenant = TenantStore(redis).authenticate(token)
@@ -289,7 +306,7 @@ def test_long_polls_past_the_limit_are_answered_at_once(client, app, token, sett
     import threading
     import time
 
-    from api.jobs import WAITS_PER_PROCESS
+    from osler.api.jobs import WAITS_PER_PROCESS
 
     job_id = queued_forever(settings, token)
 

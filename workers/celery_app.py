@@ -1,7 +1,12 @@
-"""The Celery application: JSON only, late acks, one visibility timeout longer than any job.
+r"""The Celery application: JSON only, late acks, one visibility timeout longer than any job.
 
 See ``shared/RELIABILITY.md``: these settings are what make delivery at-least-once without
 losing a job when a worker dies, and without redelivering a job that is still running.
+
+No app exists at import. :func:`make_celery` builds one for a :class:`Settings`; a worker
+process installs it with :func:`set_celery`, and :func:`get_celery` returns it (building one
+from the environment on first use). Tasks are ``shared_task``\ s that read the settings from
+the app they run in (``task.app.osler_settings``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 from kombu import Queue
 
-from .kinds import QUEUES
-from .redis_connection import celery_broker_url, connect
-from .settings import Settings
+from osler.workers.kinds import QUEUES, all_kinds
+from osler.workers.redis_connection import celery_broker_url, connect
+from osler.workers.settings import Settings
 
 HEARTBEAT_SECONDS = 10
 """How often a worker says it is alive; ``/readyz`` wants one seen within 30 s."""
@@ -31,7 +36,8 @@ def make_celery(settings: Settings) -> Celery:
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
     }
-    app = Celery("osler", broker=broker, backend=broker, include=["workers.tasks"])
+    app = Celery("osler", broker=broker, backend=broker, include=["osler.workers.tasks"])
+    app.osler_settings = settings
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -55,12 +61,42 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_publish_retry=False,
         broker_heartbeat=0,
+        task_annotations=_time_limits(settings),
     )
     return app
 
 
-settings = Settings.from_env()
-celery_app = make_celery(settings)
+def _time_limits(settings: Settings) -> dict[str, dict[str, int]]:
+    """Each kind's hard and soft time limit, capped by the service's longest job."""
+    limits = {}
+    for kind in all_kinds().values():
+        hard = min(kind.time_limit, settings.job_time_limit)
+        limits[kind.task_name] = {"time_limit": hard, "soft_time_limit": max(1, hard - 30)}
+    return limits
+
+
+_app: Celery | None = None
+
+
+def get_celery() -> Celery:
+    """This process's Celery app (built from the environment on first use)."""
+    global _app
+    if _app is None:
+        _app = make_celery(Settings.from_env())
+    return _app
+
+
+def set_celery(app: Celery) -> Celery:
+    """Make ``app`` this process's Celery app (``osler worker`` does, before it starts)."""
+    global _app
+    _app = app
+    app.set_current()
+    return app
+
+
+def app_settings(app: Celery) -> Settings:
+    """The settings ``app`` was built for."""
+    return app.osler_settings
 
 
 class _Heartbeat:
@@ -70,11 +106,13 @@ class _Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, hostname: str) -> None:
-        self._thread = threading.Thread(target=self._beat, args=(hostname,), daemon=True)
+    def start(self, hostname: str, settings: Settings) -> None:
+        self._thread = threading.Thread(
+            target=self._beat, args=(hostname, settings), daemon=True
+        )
         self._thread.start()
 
-    def _beat(self, hostname: str) -> None:
+    def _beat(self, hostname: str, settings: Settings) -> None:
         client = connect(settings)
         while not self._stop.is_set():
             try:
@@ -93,7 +131,8 @@ _heartbeat = _Heartbeat()
 @worker_ready.connect
 def _start_heartbeat(sender=None, **_: object) -> None:
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
-    _heartbeat.start(hostname)
+    app = getattr(sender, "app", None) or get_celery()
+    _heartbeat.start(hostname, app_settings(app))
 
 
 @worker_shutdown.connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .settings import Settings
+from osler.workers.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 10
 """A scheduler that does not answer within this fails the job instead of hanging it."""

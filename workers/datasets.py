@@ -11,10 +11,10 @@ from pathlib import Path
 import redis
 from werkzeug.utils import secure_filename
 
-from .clock import utc_now
-from .errors import BadRequest, Conflict, NotFound
-from .ids import is_uuid4, new_id
-from .layout import DataLayout
+from osler.workers.clock import utc_now
+from osler.workers.errors import BadRequest, Conflict, NotFound
+from osler.workers.ids import is_uuid4, new_id
+from osler.workers.layout import DataLayout
 
 
 def _dataset_key(dataset_id: str) -> str:

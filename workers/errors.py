@@ -97,3 +97,18 @@ class JobCancelled(JobError):
 
 class TooManyAttempts(JobError):
     title = "Too many attempts"
+
+
+def error_class(name: str) -> type[OslerError]:
+    """The class of the error tree called ``name`` (the root for a name it does not hold).
+
+    Errors cross the Redis boundary between the predict worker and the gateway by name, so a
+    worker's ``UnknownWord`` is the gateway's ``UnknownWord``.
+    """
+    pending: list[type[OslerError]] = [OslerError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return OslerError

@@ -7,7 +7,7 @@ import json
 
 import redis
 
-from .errors import InvalidParams
+from osler.workers.errors import InvalidParams
 
 MAX_KEY_LENGTH = 255
 

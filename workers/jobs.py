@@ -18,27 +18,20 @@ from typing import Any
 
 import redis
 
-from .clock import parse_utc, utc_now
-from .errors import BadRequest, Conflict, JobCancelled, NotFound
-from .ids import is_uuid4, new_id
+from osler.workers.clock import parse_utc, utc_now
+from osler.workers.errors import BadRequest, Conflict, JobCancelled, NotFound
+from osler.workers.ids import is_uuid4, new_id
+from osler.workers.job_states import (
+    CANCELLED,
+    FAILED,
+    FINISHED_STATES,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+)
 
 log = logging.getLogger("osler.jobs")
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-)
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-FINISHED_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
-
-MAX_PAGE_SIZE = 100
-"""Most jobs returned by one list call."""
-
-MAX_WAIT_SECONDS = 30.0
-"""Longest hold of a long poll (``GET /v1/jobs/<id>?wait=``); each holds one gateway thread."""
 
 
 def _job_key(job_id: str) -> str:

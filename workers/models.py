@@ -16,16 +16,13 @@ from typing import Any
 
 import redis
 
-from .clock import utc_now
-from .errors import InvalidParams, NotFound
-from .ids import is_uuid4, new_id
-from .layout import DataLayout
+from osler.workers.clock import utc_now
+from osler.workers.errors import InvalidParams, NotFound
+from osler.workers.ids import is_uuid4, new_id
+from osler.workers.layout import DataLayout
 
 INFERENCE_TASK = "osler.model_inference"
 """The task name the gateway sends synchronous inference requests to (queue ``predict``)."""
-
-MAX_INFERENCE_ITEMS = 64
-"""Most images, arrays, texts or words in one synchronous request."""
 
 
 def _model_key(model_id: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from .errors import ServiceUnavailable
-from .settings import Settings
+from osler.workers.errors import ServiceUnavailable
+from osler.workers.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 """How long to wait for a TCP/unix connection to Redis."""

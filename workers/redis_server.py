@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from .processes import die_with_parent
+from osler.workers.processes import die_with_parent
 
 
 def redis_server_binary() -> str:

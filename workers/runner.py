@@ -25,16 +25,16 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 
-from kernels.errors import InputError
-
-from .datasets import Dataset, DatasetStore
-from .errors import JobCancelled
-from .jobs import CANCELLED, SUCCEEDED, Job, JobStore
-from .kinds import JobKind
-from .layout import DataLayout, describe_artifacts, sweep_expired_jobs
-from .models import ModelStore
-from .redis_connection import connect
-from .settings import Settings
+from osler.kernels.errors import InputError
+from osler.workers.datasets import Dataset, DatasetStore
+from osler.workers.errors import JobCancelled
+from osler.workers.job_states import CANCELLED, SUCCEEDED
+from osler.workers.jobs import Job, JobStore
+from osler.workers.kinds import JobKind
+from osler.workers.layout import DataLayout, describe_artifacts, sweep_expired_jobs
+from osler.workers.models import ModelStore
+from osler.workers.redis_connection import connect
+from osler.workers.settings import Settings
 
 log = logging.getLogger("osler.runner")
 
@@ -110,7 +110,7 @@ class JobContext:
         self.store.report_progress(self.job.id, fraction, message)
 
     def dask_client(self) -> Any:
-        from .dask_client import get_client
+        from osler.workers.dask_client import get_client
 
         return get_client(self.settings)
 

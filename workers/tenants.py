@@ -8,7 +8,7 @@ import secrets
 
 import redis
 
-from .errors import BadRequest, Unauthorized
+from osler.workers.errors import BadRequest, Unauthorized
 
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """A tenant name is also a folder name under the data directory, so it is kept plain."""

@@ -23,9 +23,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.decoding import decode_image
-from kernels.imaging.imageset import (
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.decoding import decode_image
+from osler.kernels.imaging.imageset import (
     SPLIT_ALIASES,
     SPLITS,
     TEST_FRACTION,
@@ -36,8 +36,8 @@ from kernels.imaging.imageset import (
     stack_images,
     stratified_split,
 )
-from kernels.imaging.medmnist import load_npz, npz_for_prediction
-from kernels.imaging.safezip import DatasetZip
+from osler.kernels.imaging.medmnist import load_npz, npz_for_prediction
+from osler.kernels.imaging.safezip import DatasetZip
 
 __all__ = ["ImageDataset", "Split", "decode_image", "load_image_dataset",
            "load_images_for_prediction", "stratified_split"]

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Largest image (height x width x frames) decoded; headers are checked before any pixel is read."""

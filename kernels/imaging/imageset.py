@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {

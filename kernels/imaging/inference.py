@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.model import FEATURES_LAYER, LOGITS_LAYER, import_keras
-from kernels.progress import ProgressCallback, report
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.model import FEATURES_LAYER, LOGITS_LAYER, import_keras
+from osler.kernels.progress import ProgressCallback, report
 
 MODEL_SUFFIX = ".keras"
 KERAS_ARCHIVE_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
@@ -150,7 +150,7 @@ def predict_images(model, images: list[np.ndarray], class_names: Sequence[str],
         From :func:`load_image_model`.
     images : list of numpy.ndarray
         Raw 0-255 pixel arrays, ``H x W x C`` (or ``H x W`` for 1-channel models), e.g. from
-        :func:`kernels.imaging.decoding.decode_image` or nested lists from JSON.
+        :func:`osler.kernels.imaging.decoding.decode_image` or nested lists from JSON.
     class_names : sequence of str
         The model's class names, in output order.
     explain : bool
@@ -285,7 +285,7 @@ def predict_dataset(model, dataset_path: Path, class_names: Sequence[str], out_c
     dict
         ``{"n_images", "file", "label_counts"}`` plus ``"accuracy"`` when true labels are known.
     """
-    from kernels.imaging.datasets import load_images_for_prediction
+    from osler.kernels.imaging.datasets import load_images_for_prediction
 
     input_shape = model_input_shape(model)
     report(progress, 0.0, "reading images")

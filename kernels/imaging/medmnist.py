@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.imageset import (
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.imageset import (
     SPLITS,
     VAL_FRACTION,
     ImageDataset,
@@ -22,7 +22,7 @@ from kernels.imaging.imageset import (
     stratified_split,
     take_split,
 )
-from kernels.imaging.safezip import MAX_TOTAL_BYTES, DatasetZip
+from osler.kernels.imaging.safezip import MAX_TOTAL_BYTES, DatasetZip
 
 
 def load_npz(path: Path, seed: int) -> ImageDataset:

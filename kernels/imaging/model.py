@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 ARCHITECTURES = ("simple", "deeper")
 """Presets: "simple" is the seed model (Conv2D -> MaxPooling -> Flatten -> Dense softmax);

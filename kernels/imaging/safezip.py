@@ -7,8 +7,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.decoding import decode_image
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.decoding import decode_image
 
 MAX_ZIP_MEMBERS = 100_000
 """Most entries a dataset zip (or ``.npz``) may hold."""

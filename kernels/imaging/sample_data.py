@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.imageset import TEST_FRACTION, VAL_FRACTION, stratified_split
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.imageset import TEST_FRACTION, VAL_FRACTION, stratified_split
 
 DICOM_SOURCES: dict[str, tuple[str, ...]] = {
     "CT": ("CT_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm"),
@@ -113,7 +113,7 @@ def _load_sources(name: str) -> list[np.ndarray]:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    from kernels.imaging.decoding import decode_image
+    from osler.kernels.imaging.decoding import decode_image
 
     out = []
     for file_name in DICOM_SOURCES[name]:

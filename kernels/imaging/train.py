@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.imaging.datasets import load_image_dataset
-from kernels.imaging.evaluation import (
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.datasets import load_image_dataset
+from osler.kernels.imaging.evaluation import (
     classification_metrics,
     json_safe,
     plot_confusion_matrix,
     plot_training_curves,
 )
-from kernels.imaging.model import ARCHITECTURES, build_model, import_keras
-from kernels.progress import ProgressCallback, report
+from osler.kernels.imaging.model import ARCHITECTURES, build_model, import_keras
+from osler.kernels.progress import ProgressCallback, report
 
 MODEL_FILE = "model.keras"
 EARLY_STOPPING_PATIENCE = 5
@@ -39,13 +39,13 @@ def train_image_classifier(dataset_path: Path, out_dir: Path, *, architecture: s
     Parameters
     ----------
     dataset_path : pathlib.Path
-        A MedMNIST ``.npz`` or a dataset zip (see :func:`kernels.imaging.datasets
+        A MedMNIST ``.npz`` or a dataset zip (see :func:`osler.kernels.imaging.datasets
         .load_image_dataset`).
     out_dir : pathlib.Path
         Empty folder receiving ``model.keras``, ``history.json``, ``curves.png``,
         ``confusion_matrix.png`` and ``metrics.json``.
     architecture : {"simple", "deeper"}
-        CNN preset (:data:`kernels.imaging.model.ARCHITECTURES`).
+        CNN preset (:data:`osler.kernels.imaging.model.ARCHITECTURES`).
     epochs : int
         Most epochs to run (1-1000).
     batch_size : int
@@ -120,7 +120,7 @@ def train_image_classifier(dataset_path: Path, out_dir: Path, *, architecture: s
         best_epoch = int(np.argmin(history["val_loss"])) + 1  # EarlyStopping restored these
 
     report(progress, LOAD_FRACTION + FIT_FRACTION, "evaluating on the test split")
-    from kernels.imaging.inference import predict_probabilities
+    from osler.kernels.imaging.inference import predict_probabilities
 
     probabilities = predict_probabilities(model, dataset.test.images)
     metrics = classification_metrics(dataset.test.labels, probabilities, dataset.class_names)

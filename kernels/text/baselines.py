@@ -7,9 +7,9 @@ from typing import Literal
 
 import numpy as np
 
-from kernels.text import datasets
-from kernels.text.evaluation import classification_metrics
-from kernels.text.tokenize import Tokenizer, TokenizerConfig
+from osler.kernels.text import datasets
+from osler.kernels.text.evaluation import classification_metrics
+from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
 
 
 def tfidf_logistic_baseline(dataset_path: Path, *, text_column: str = "text",
@@ -22,7 +22,7 @@ def tfidf_logistic_baseline(dataset_path: Path, *, text_column: str = "text",
     """TF-IDF (word 1..``ngram_max``-grams) + logistic regression, and the majority class.
 
     Uses the same reader, split (``split_column`` or the same seeded random split) and
-    tokenisation as :func:`kernels.text.sequence_classifier.train_sequence_classifier`, so its
+    tokenisation as :func:`osler.kernels.text.sequence_classifier.train_sequence_classifier`, so its
     metrics sit beside the LSTM's. Evaluated on the test split (val when test is empty).
 
     Returns
@@ -30,7 +30,7 @@ def tfidf_logistic_baseline(dataset_path: Path, *, text_column: str = "text",
     dict
         ``{"split", "tfidf_logistic": metrics, "majority": {"label", "accuracy", "macro_f1"},
         "seconds"}``
-        with metrics as in :func:`kernels.text.evaluation.classification_metrics`.
+        with metrics as in :func:`osler.kernels.text.evaluation.classification_metrics`.
     """
     import time
 

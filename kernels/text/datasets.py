@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 SPLITS = ("train", "val", "test")
 """Allowed values of a ``split`` column or field."""

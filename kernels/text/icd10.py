@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 CORPUS_FILE = "icd10cm_corpus.txt"
 """Training descriptions, one per line."""

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from kernels.progress import ProgressCallback, report
+from osler.kernels.progress import ProgressCallback, report
 
 BATCH_REPORT_EVERY = 20
 """Report progress every this many training batches, so cancellation is noticed within an epoch."""
@@ -62,7 +62,7 @@ def load_keras_model(path: Path):
     """Load a ``.keras`` file with ``safe_mode=True`` (no Lambda layers, no pickles)."""
     import keras
 
-    from kernels.errors import InputError
+    from osler.kernels.errors import InputError
 
     path = Path(path)
     if path.suffix != ".keras":
@@ -74,7 +74,7 @@ def load_keras_model(path: Path):
 
 def read_model_config(model_dir: Path, name: str, what: str, format_version: int) -> dict:
     """A saved model's JSON configuration; InputError when unreadable or of another format."""
-    from kernels.errors import InputError
+    from osler.kernels.errors import InputError
 
     try:
         config = json.loads((Path(model_dir) / name).read_text(encoding="utf-8"))

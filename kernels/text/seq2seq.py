@@ -23,18 +23,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.progress import ProgressCallback, report
-from kernels.text import datasets
-from kernels.text.evaluation import plot_curves
-from kernels.text.keras_support import (
+from osler.kernels.errors import InputError
+from osler.kernels.progress import ProgressCallback, report
+from osler.kernels.text import datasets
+from osler.kernels.text.evaluation import plot_curves
+from osler.kernels.text.keras_support import (
     load_keras_model,
     progress_callback,
     read_model_config,
     seed_everything,
     write_history,
 )
-from kernels.text.tokenize import Tokenizer, TokenizerConfig
+from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
 
 MODEL_FILE = "model.keras"
 """The trained teacher-forcing model."""
@@ -209,7 +209,7 @@ def train_seq2seq(
         Also report the share of predictions whose first k characters match (k=3: ICD-10
         category).
     lowercase, punctuation, numbers
-        Source tokenisation, see :mod:`kernels.text.tokenize`.
+        Source tokenisation, see :mod:`osler.kernels.text.tokenize`.
     progress : callable, optional
         ``progress(fraction, message)``; exceptions propagate and stop training or decoding.
 

@@ -23,18 +23,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.progress import ProgressCallback, report
-from kernels.text import datasets
-from kernels.text.evaluation import classification_metrics, plot_confusion_matrix, plot_curves
-from kernels.text.keras_support import (
+from osler.kernels.errors import InputError
+from osler.kernels.progress import ProgressCallback, report
+from osler.kernels.text import datasets
+from osler.kernels.text.evaluation import classification_metrics, plot_confusion_matrix, plot_curves
+from osler.kernels.text.keras_support import (
     load_keras_model,
     progress_callback,
     read_model_config,
     seed_everything,
     write_history,
 )
-from kernels.text.tokenize import Tokenizer, TokenizerConfig
+from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
 
 MODEL_FILE = "model.keras"
 """The trained Keras model."""
@@ -81,7 +81,7 @@ def _check_int(name: str, value: int, minimum: int = 1) -> None:
 
 def _word2vec_init(path: Path, tokenizer: Tokenizer, seed: int) -> tuple[np.ndarray, float]:
     """Embedding matrix for ``tokenizer``'s vocabulary, rows copied from word2vec where known."""
-    from kernels.text.word2vec import load_word2vec
+    from osler.kernels.text.word2vec import load_word2vec
 
     kv = load_word2vec(path)
     vocab = tokenizer.vocabulary
@@ -106,7 +106,7 @@ def _prepare_text(path: Path, *, text_column: str, label_column: str, split_colu
     splits = datasets.assign_splits(len(data.texts), data.splits, val_fraction=val_fraction,
                                     test_fraction=test_fraction, seed=seed)
     if word2vec_path is not None:
-        from kernels.text.word2vec import load_word2vec_tokenizer
+        from osler.kernels.text.word2vec import load_word2vec_tokenizer
 
         w2v = Path(word2vec_path)
         saved = load_word2vec_tokenizer(w2v if w2v.is_dir() else w2v.parent)
@@ -219,7 +219,7 @@ def train_sequence_classifier(
     seed : int
         Seed for the split, initialisation and shuffling.
     lowercase, punctuation, numbers
-        Tokenisation rules, see :mod:`kernels.text.tokenize`.
+        Tokenisation rules, see :mod:`osler.kernels.text.tokenize`.
     progress : callable, optional
         ``progress(fraction, message)``; exceptions propagate and stop training.
 

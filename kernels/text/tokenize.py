@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 PAD = "<pad>"
 """Padding token; always id 0 (masked by ``Embedding(mask_zero=True)``)."""

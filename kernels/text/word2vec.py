@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from kernels.errors import InputError, UnknownWordError
-from kernels.progress import ProgressCallback, report
-from kernels.text.datasets import read_documents
-from kernels.text.tokenize import Tokenizer, TokenizerConfig
+from osler.kernels.errors import InputError, UnknownWordError
+from osler.kernels.progress import ProgressCallback, report
+from osler.kernels.text.datasets import read_documents
+from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -97,7 +97,7 @@ def train_word2vec(dataset_path: Path, out_dir: Path, *,
     seed : int
         Seed for initialisation and sampling. Runs are reproducible with ``workers=1``.
     lowercase, punctuation, numbers
-        Tokenisation (see :mod:`kernels.text.tokenize`); saved and reused for queries.
+        Tokenisation (see :mod:`osler.kernels.text.tokenize`); saved and reused for queries.
     projection_terms : int
         How many of the most frequent words the projection plot shows.
     progress : callable, optional

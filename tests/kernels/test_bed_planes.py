@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels import bed_planes
-from kernels.bed_planes import bed_rows, count_bed_block, pack_bed_samples, pack_bed_words
-from kernels.genome_metrics import count_rows, pack_rows
+from osler.kernels.genome import bed as bed_planes
+from osler.kernels.genome.bed import bed_rows, count_bed_block, pack_bed_samples, pack_bed_words
+from osler.kernels.genome.metrics import count_rows, pack_rows
 
 SAMPLES = [1, 3, 63, 64, 65, 130, 257]
 VARIANTS = [1, 63, 64, 65, 200]

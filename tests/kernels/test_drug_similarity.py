@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels import fingerprints
-from kernels.drug_similarity import count_molecules, run_drug_similarity
-from kernels.errors import InputError
-from kernels.similarity import empty_top_k
-from kernels.tiles_molecules import (
+from osler.kernels.errors import InputError
+from osler.kernels.molecules import fingerprints
+from osler.kernels.molecules.readers import count_records
+from osler.kernels.molecules.scores import empty_top_k
+from osler.kernels.molecules.similarity_job import run_drug_similarity
+from osler.kernels.molecules.tiles import (
     INFLIGHT_PER_THREAD,
     BlockResult,
     SimilarityBlock,
     run_blocks,
 )
-from tests.kernels import drug_fixtures
-from tests.kernels.drug_fixtures import (
+from tests.kernels.molecule_data import (
     CHEMBL_SMI,
     brute_top_k,
     bulk,
@@ -29,8 +29,6 @@ from tests.kernels.drug_fixtures import (
     rdkit_fps,
     write_smi,
 )
-
-dask_client = drug_fixtures.dask_client  # the module-scoped LocalCluster fixture
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 N_LIBRARY = 150
@@ -231,12 +229,12 @@ def test_precomputed_npy_fingerprints(tmp_path):
     assert _read_hits(tmp_path / "out" / "hits.csv")[0]["query_id"] == "1"
 
 
-def test_count_molecules(library, tmp_path):
-    assert count_molecules(library) == N_LIBRARY + 4
+def test_count_records(library, tmp_path):
+    assert count_records(library) == N_LIBRARY + 4
     (tmp_path / "t.csv").write_text("id,smiles\na,CCO\nb,CCN\n")
-    assert count_molecules(tmp_path / "t.csv") == 2
+    assert count_records(tmp_path / "t.csv") == 2
     with pytest.raises(InputError, match=r"no column 'smi'.*|t\.csv"):
-        count_molecules(tmp_path / "t.csv", smiles_column="smi")
+        count_records(tmp_path / "t.csv", smiles_column="smi")
 
 
 def test_all_invalid_file_and_bad_params_are_input_errors(tmp_path):

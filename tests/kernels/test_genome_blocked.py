@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.blocked import (
+from osler.kernels.blocked import (
     MatrixFile,
     band_grid,
     choose_block_size,
@@ -16,8 +16,6 @@ from kernels.blocked import (
     tile_grid,
     tile_work,
 )
-
-from .genome_fixtures import dask_client  # noqa: F401
 
 
 def gram_tile(i0: int, i1: int, j0: int, j1: int, *, path: str) -> np.ndarray:
@@ -93,7 +91,7 @@ def test_progress_exception_propagates_in_process(tmp_path: Path) -> None:
                             block_size=5, progress=stop_after_first)
 
 
-def test_progress_exception_cancels_dask_tiles(tmp_path: Path, dask_client) -> None:  # noqa: F811
+def test_progress_exception_cancels_dask_tiles(tmp_path: Path, dask_client) -> None:
     import time
 
     np.save(tmp_path / "a.npy", np.ones((60, 3)))
@@ -141,13 +139,3 @@ def test_band_grid_covers_upper_triangle_once_in_equal_work(n: int, bands: int) 
     if n >= 100:  # big enough for one band per part: equal work up to about one row's pairs
         works = [tile_work(t) for t in tiles]
         assert len(tiles) == bands and max(works) - min(works) <= n
-
-
-def test_the_job_kind_repeats_the_kernels_limits() -> None:
-    # workers.kinds.genome copies these so the gateway does not import the kernels.
-    from kernels.blocked import MAX_BLOCK_ROWS
-    from kernels.genome_distance import METRICS
-    from workers.kinds.genome import GENOME_METRICS, MAX_BLOCK_SIZE
-
-    assert MAX_BLOCK_SIZE == MAX_BLOCK_ROWS
-    assert GENOME_METRICS == METRICS

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.bed_planes import count_bed_block
-from kernels.errors import InputError
-from kernels.genome_distance import inspect_genotypes, run_genome_distance
-from kernels.genome_metrics import genotype_source, pack_rows, packed_rows
-from kernels.genotypes import load_genotypes
-
-from .genome_fixtures import (
+from osler.kernels.errors import InputError
+from osler.kernels.genome.bed import count_bed_block
+from osler.kernels.genome.distance import run_genome_distance
+from osler.kernels.genome.genotypes import inspect_genotypes, load_genotypes
+from osler.kernels.genome.metrics import genotype_source, pack_rows, packed_rows
+from tests.kernels.genome_data import (
     REFERENCES,
     tar_fileset,
     write_plink,

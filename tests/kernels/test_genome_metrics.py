@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.genome_distance import METRICS, PLINK_SUFFIX, run_genome_distance
-
-from .genome_fixtures import REFERENCES, cohort, dask_client  # noqa: F401
+from osler.kernels.errors import InputError
+from osler.kernels.genome.distance import METRICS, PLINK_SUFFIX, run_genome_distance
+from tests.kernels.genome_data import REFERENCES
 
 
 @pytest.fixture(scope="module")
-def expected(cohort: np.ndarray) -> dict[str, np.ndarray]:  # noqa: F811
+def expected(cohort: np.ndarray) -> dict[str, np.ndarray]:
     """Each metric's reference on the cohort, computed once."""
     return {metric: REFERENCES[metric](cohort) for metric in METRICS}
 
@@ -43,7 +42,7 @@ def check_outputs(out: Path, metric: str, expected: np.ndarray) -> None:
 
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("block_size", [None, 7, 25])
-def test_metric_matches_reference_in_process(tmp_path: Path, cohort: np.ndarray,  # noqa: F811
+def test_metric_matches_reference_in_process(tmp_path: Path, cohort: np.ndarray,
                                              expected: dict, metric: str,
                                              block_size: int | None) -> None:
     # Given 60 simulated samples x 2000 variants with 3% missing calls (block sizes that do
@@ -55,8 +54,8 @@ def test_metric_matches_reference_in_process(tmp_path: Path, cohort: np.ndarray,
 
 
 @pytest.mark.parametrize("metric", ["dot", "ibs", "grm", "king"])
-def test_metric_matches_reference_on_dask(tmp_path: Path, cohort: np.ndarray,  # noqa: F811
-                                          expected: dict, dask_client,  # noqa: F811
+def test_metric_matches_reference_on_dask(tmp_path: Path, cohort: np.ndarray,
+                                          expected: dict, dask_client,
                                           metric: str) -> None:
     summary, out = run(tmp_path, cohort, metric, block_size=16, client=dask_client, plots=False)
     check_outputs(out, metric, expected[metric])
@@ -64,14 +63,14 @@ def test_metric_matches_reference_on_dask(tmp_path: Path, cohort: np.ndarray,  #
 
 
 @pytest.mark.parametrize("metric", ["ibs", "allele-ct", "grm"])
-def test_without_missing_calls(tmp_path: Path, cohort: np.ndarray, metric: str) -> None:  # noqa: F811
+def test_without_missing_calls(tmp_path: Path, cohort: np.ndarray, metric: str) -> None:
     g = np.where(cohort < 0, 0, cohort).astype(np.int8)
     summary, out = run(tmp_path, g, metric, block_size=13, plots=False)
     check_outputs(out, metric, REFERENCES[metric](g))
     assert summary["missing_fraction"] == 0.0
 
 
-def test_filters_follow_plink(tmp_path: Path, cohort: np.ndarray) -> None:  # noqa: F811
+def test_filters_follow_plink(tmp_path: Path, cohort: np.ndarray) -> None:
     g = cohort.copy()
     g[:30, :50] = -1  # 50 variants with 50% missing calls
     called = g >= 0
@@ -85,7 +84,7 @@ def test_filters_follow_plink(tmp_path: Path, cohort: np.ndarray) -> None:  # no
     check_outputs(out, "ibs", REFERENCES["ibs"](g[:, keep]))
 
 
-def test_artifacts_and_pcs(tmp_path: Path, cohort: np.ndarray,  # noqa: F811
+def test_artifacts_and_pcs(tmp_path: Path, cohort: np.ndarray,
                           expected: dict) -> None:
     summary, out = run(tmp_path, cohort, "grm", plots=True)
     names = {p.name for p in out.iterdir()}
@@ -102,7 +101,7 @@ def test_artifacts_and_pcs(tmp_path: Path, cohort: np.ndarray,  # noqa: F811
     assert (out / "samples.txt").read_text().split() == [f"sample_{i}" for i in range(1, 61)]
 
 
-def test_progress_reaches_one_and_may_cancel(tmp_path: Path, cohort: np.ndarray) -> None:  # noqa: F811
+def test_progress_reaches_one_and_may_cancel(tmp_path: Path, cohort: np.ndarray) -> None:
     seen: list[float] = []
     run(tmp_path, cohort, "dot", block_size=20, plots=False,
         progress=lambda f, m: seen.append(f))
@@ -134,7 +133,7 @@ def test_all_variants_filtered(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [50, 400])
 def test_principal_components_equal_numpy_eigh(n):
-    from kernels.plots_genome import principal_components
+    from osler.kernels.genome.plots import principal_components
 
     rng = np.random.default_rng(n)
     x = rng.standard_normal((n, 3 * n))

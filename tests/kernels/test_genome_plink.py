@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.genome_distance import PLINK_SUFFIX, run_genome_distance
-
-from .genome_fixtures import cohort, write_plink, zip_fileset  # noqa: F401
+from osler.kernels.genome.distance import PLINK_SUFFIX, run_genome_distance
+from tests.kernels.genome_data import write_plink, zip_fileset
 
 PLINK19 = shutil.which("plink1.9") or shutil.which("plink")
 PLINK2 = shutil.which("plink2")
@@ -37,7 +36,7 @@ def iids(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def fileset(tmp_path_factory: pytest.TempPathFactory, cohort: np.ndarray):  # noqa: F811
+def fileset(tmp_path_factory: pytest.TempPathFactory, cohort: np.ndarray):
     folder = tmp_path_factory.mktemp("plink")
     files = write_plink(cohort, folder / "cohort")
     return files, zip_fileset(files, folder / "cohort.zip")

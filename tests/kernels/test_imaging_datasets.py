@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.imaging import safezip
-from kernels.imaging.datasets import load_image_dataset, load_images_for_prediction
-from kernels.imaging.decoding import decode_image
-from kernels.imaging.sample_data import CLASSES, build_sample_dataset
-from tests.kernels.imaging_fixtures import (
+from osler.kernels.errors import InputError
+from osler.kernels.imaging import safezip
+from osler.kernels.imaging.datasets import load_image_dataset, load_images_for_prediction
+from osler.kernels.imaging.decoding import decode_image
+from osler.kernels.imaging.sample_data import CLASSES, build_sample_dataset
+from tests.kernels.imaging_data import (
     png_bytes,
     png_header_only,
     random_images,
-    tiny_npz,  # noqa: F401  (fixture)
     write_zip,
 )
 
@@ -82,7 +81,7 @@ def test_decode_refuses_garbage_and_bombs_before_decoding():
 # ----------------------------------------------------------------------------- npz
 
 
-def test_sample_npz_loads_with_its_arrays_and_class_names(tiny_npz):  # noqa: F811
+def test_sample_npz_loads_with_its_arrays_and_class_names(tiny_npz):
     dataset = load_image_dataset(tiny_npz)
     raw = np.load(tiny_npz)
     for split in ("train", "val", "test"):
@@ -329,7 +328,7 @@ def test_bad_labels_csv_raises_input_error_naming_the_line(tmp_path, rows, messa
 # ----------------------------------------------------------------------------- prediction input
 
 
-def test_images_for_prediction_from_npz_and_zip(tmp_path, tiny_npz):  # noqa: F811
+def test_images_for_prediction_from_npz_and_zip(tmp_path, tiny_npz):
     ids, images, truth = load_images_for_prediction(tiny_npz)
     raw = np.load(tiny_npz)
     assert len(ids) == len(images) == len(truth) == 60

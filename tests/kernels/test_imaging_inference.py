@@ -12,33 +12,30 @@ import zipfile
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.imaging.datasets import load_image_dataset
-from kernels.imaging.decoding import decode_image
-from kernels.imaging.inference import (
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.datasets import load_image_dataset
+from osler.kernels.imaging.decoding import decode_image
+from osler.kernels.imaging.inference import (
     gradcam,
     load_image_model,
     predict_dataset,
     predict_images,
     warm_up,
 )
-from tests.kernels.imaging_fixtures import (  # noqa: F401  (fixtures)
+from tests.kernels.imaging_data import (
     TINY_CLASSES,
-    loaded_model,
     png_bytes,
-    tiny_npz,
-    trained,
     write_zip,
 )
 
 
 @pytest.fixture(scope="module")
-def test_images(tiny_npz):  # noqa: F811
+def test_images(tiny_npz):
     return load_image_dataset(tiny_npz).test.images
 
 
 def test_probabilities_sum_to_one_and_equal_the_models_own_output(
-        loaded_model, test_images):  # noqa: F811
+        loaded_model, test_images):
     images = [test_images[i] for i in range(5)]
     results = predict_images(loaded_model, images, TINY_CLASSES)
     expected = np.asarray(loaded_model(np.stack(images).astype(np.float32), training=False))
@@ -51,7 +48,7 @@ def test_probabilities_sum_to_one_and_equal_the_models_own_output(
 
 
 def test_grey_hxw_arrays_nested_lists_and_decoded_png_give_the_same_answer(
-        loaded_model, test_images):  # noqa: F811
+        loaded_model, test_images):
     image = test_images[0]
     warm_up(loaded_model)
     as_array = predict_images(loaded_model, [image], TINY_CLASSES)[0]
@@ -73,13 +70,13 @@ def test_grey_hxw_arrays_nested_lists_and_decoded_png_give_the_same_answer(
     ],
 )
 def test_wrong_shape_or_values_raise_input_error_naming_the_item(
-        loaded_model, test_images, bad, message):  # noqa: F811
+        loaded_model, test_images, bad, message):
     with pytest.raises(InputError, match=message):
         predict_images(loaded_model, [test_images[0], bad], TINY_CLASSES)
 
 
 def test_explain_returns_one_png_per_image_at_the_input_size(
-        loaded_model, test_images):  # noqa: F811
+        loaded_model, test_images):
     from PIL import Image
 
     images = [test_images[i] for i in range(3)]
@@ -94,7 +91,7 @@ def test_explain_returns_one_png_per_image_at_the_input_size(
     assert maps.min() >= 0 and all(m.max() in (0.0, 1.0) for m in maps)
 
 
-def test_refuses_h5_files(tmp_path, loaded_model):  # noqa: F811
+def test_refuses_h5_files(tmp_path, loaded_model):
     h5 = tmp_path / "model.h5"
     loaded_model.save(h5)
     with pytest.raises(InputError, match=r"model\.h5: only native \.keras"):
@@ -117,7 +114,7 @@ def test_safe_mode_refuses_a_lambda_layer(tmp_path):
 
 
 def test_a_config_naming_a_foreign_module_is_refused_before_keras_reads_it(
-        tmp_path, trained):  # noqa: F811
+        tmp_path, trained):
     source = trained["out_dir"] / "model.keras"
     path = tmp_path / "evil.keras"
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as dst:
@@ -132,7 +129,7 @@ def test_a_config_naming_a_foreign_module_is_refused_before_keras_reads_it(
     assert load_image_model(tmp_path / "ok.keras").output_shape == (None, 3)
 
 
-def test_predict_dataset_writes_one_row_per_image(tmp_path, loaded_model, tiny_npz):  # noqa: F811
+def test_predict_dataset_writes_one_row_per_image(tmp_path, loaded_model, tiny_npz):
     raw = np.load(tiny_npz)
     calls = []
     summary = predict_dataset(loaded_model, tiny_npz, TINY_CLASSES, tmp_path / "predictions.csv",

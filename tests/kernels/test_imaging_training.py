@@ -7,19 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.imaging.datasets import load_image_dataset
-from kernels.imaging.train import resolve_class_weights, train_image_classifier
-from tests.kernels.imaging_fixtures import (  # noqa: F401  (fixtures)
+from osler.kernels.errors import InputError
+from osler.kernels.imaging.datasets import load_image_dataset
+from osler.kernels.imaging.train import resolve_class_weights, train_image_classifier
+from tests.kernels.imaging_data import (
     TINY_CLASSES,
     TRAIN_EPOCHS,
-    loaded_model,
-    tiny_npz,
-    trained,
 )
 
 
-def test_training_succeeds_and_writes_its_artifacts(trained):  # noqa: F811
+def test_training_succeeds_and_writes_its_artifacts(trained):
     summary, out_dir = trained["summary"], trained["out_dir"]
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "confusion_matrix.png", "curves.png", "history.json", "metrics.json", "model.keras"]
@@ -35,7 +32,7 @@ def test_training_succeeds_and_writes_its_artifacts(trained):  # noqa: F811
     json.dumps(summary)  # the job result must be JSON
 
 
-def test_progress_is_reported_each_epoch_with_increasing_fraction(trained):  # noqa: F811
+def test_progress_is_reported_each_epoch_with_increasing_fraction(trained):
     calls = trained["calls"]
     epoch_calls = [(f, m) for f, m in calls if m.startswith("epoch ") and "batch" not in m]
     assert [m.split()[1] for _, m in epoch_calls] == ["1/2", "2/2"]
@@ -48,7 +45,7 @@ def test_progress_is_reported_each_epoch_with_increasing_fraction(trained):  # n
 
 
 def test_metrics_equal_scikit_learn_on_the_models_own_predictions(
-        trained, loaded_model, tiny_npz):  # noqa: F811
+        trained, loaded_model, tiny_npz):
     from sklearn.metrics import (
         accuracy_score,
         confusion_matrix,
@@ -81,7 +78,7 @@ class Cancelled(Exception):
     pass
 
 
-def test_an_exception_from_progress_stops_training_and_propagates(tiny_npz, tmp_path):  # noqa: F811
+def test_an_exception_from_progress_stops_training_and_propagates(tiny_npz, tmp_path):
     def progress(fraction: float, message: str) -> None:
         if message.startswith("epoch 1/"):
             raise Cancelled
@@ -100,7 +97,7 @@ def test_an_exception_from_progress_stops_training_and_propagates(tiny_npz, tmp_
         ({"class_weights": {"MRI": 2.0}}, "class_weights: unknown class 'MRI'"),
     ],
 )
-def test_bad_parameters_raise_input_error(tiny_npz, tmp_path, params, message):  # noqa: F811
+def test_bad_parameters_raise_input_error(tiny_npz, tmp_path, params, message):
     with pytest.raises(InputError, match=message):
         train_image_classifier(tiny_npz, tmp_path, **params)
 
@@ -119,7 +116,7 @@ def test_class_weights_balanced_match_scikit_learn_and_named_weights_map_to_indi
 
 
 def test_deeper_preset_with_augmentation_builds_and_rescales_inside():
-    from kernels.imaging.model import build_model
+    from osler.kernels.imaging.model import build_model
 
     model = build_model((32, 32, 3), 4, architecture="deeper", augment=True, seed=1)
     names = [layer.name for layer in model.layers]

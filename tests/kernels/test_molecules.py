@@ -8,16 +8,20 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.fingerprints import (
+from osler.kernels.bits import pack_bits, unpack_bits
+from osler.kernels.errors import InputError
+from osler.kernels.molecules.fingerprints import (
     FingerprintSpec,
     dataset_fingerprints,
     fingerprint_texts,
-    pack_bits,
-    unpack_bits,
 )
-from kernels.molecules import count_records, detect_format, read_fingerprint_array, read_molecules
-from tests.kernels.drug_fixtures import (
+from osler.kernels.molecules.readers import (
+    count_records,
+    detect_format,
+    read_fingerprint_array,
+    read_molecules,
+)
+from tests.kernels.molecule_data import (
     NCI_INVALID_LINE,
     NCI_SDF,
     NCI_SMI,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import similarity
-from kernels.fingerprints import pack_bits
-from tests.kernels.drug_fixtures import brute_top_k, bulk, nci_lines, rdkit_fps
+from osler.kernels.bits import pack_bits
+from osler.kernels.molecules import scores as similarity
+from tests.kernels.molecule_data import brute_top_k, bulk, nci_lines, rdkit_fps
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 

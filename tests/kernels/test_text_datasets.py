@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.text import datasets
+from osler.kernels.errors import InputError
+from osler.kernels.text import datasets
 
 
 def test_documents_skip_empty_lines(tmp_path):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kernels.text import datasets, icd10
+from osler.kernels.text import datasets, icd10
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.text import seq2seq as s2s
-from kernels.text.tokenize import Tokenizer, TokenizerConfig
-from tests.kernels.text_fixtures import write_digit_pairs
+from osler.kernels.errors import InputError
+from osler.kernels.text import seq2seq as s2s
+from osler.kernels.text.tokenize import Tokenizer, TokenizerConfig
+from tests.kernels.text_data import write_digit_pairs
 
 SMALL = {"embedding_dim": 8, "units": 16, "batch_size": 32, "learning_rate": 1e-2,
          "target_level": "char"}

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.text import sequence_classifier as sc
-from tests.kernels.text_fixtures import write_clinical_csv, write_group_corpus, write_signals
+from osler.kernels.errors import InputError
+from osler.kernels.text import sequence_classifier as sc
+from tests.kernels.text_data import write_clinical_csv, write_group_corpus, write_signals
 
 SMALL = {"embedding_dim": 8, "units": 8, "batch_size": 32, "learning_rate": 1e-2,
          "max_length": 12}
@@ -99,7 +99,7 @@ def test_batch_predict_writes_the_same_predictions(text_model, tmp_path):
 
 
 def test_word2vec_initialised_frozen_embedding_keeps_the_vectors(tmp_path):
-    from kernels.text.word2vec import load_word2vec, train_word2vec
+    from osler.kernels.text.word2vec import load_word2vec, train_word2vec
 
     corpus = tmp_path / "corpus.txt"
     write_group_corpus(corpus, sentences=40)
@@ -168,7 +168,7 @@ def test_missing_label_column_is_an_input_error(tmp_path):
 
 
 def test_tfidf_baseline_uses_the_same_split_and_train_majority(tmp_path):
-    from kernels.text.baselines import tfidf_logistic_baseline
+    from osler.kernels.text.baselines import tfidf_logistic_baseline
 
     data = tmp_path / "notes.csv"
     # train: 3 x "a", 1 x "b"; test: 1 x "a", 2 x "b" -> the majority baseline predicts "a"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kernels.errors import InputError
-from kernels.text.tokenize import (
+from osler.kernels.errors import InputError
+from osler.kernels.text.tokenize import (
     NUM,
     RESERVED,
     Tokenizer,

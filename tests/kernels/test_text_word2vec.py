@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from kernels.errors import InputError, UnknownWordError
-from kernels.text import word2vec as w2v
-from tests.kernels.text_fixtures import GROUPS, write_group_corpus
+from osler.kernels.errors import InputError, UnknownWordError
+from osler.kernels.text import word2vec as w2v
+from tests.kernels.text_data import GROUPS, write_group_corpus
 
 PARAMS = {"vector_size": 16, "window": 3, "min_count": 1, "epochs": 10, "workers": 1,
           "sample": 0.0, "seed": 0}

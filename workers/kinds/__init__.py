@@ -1,8 +1,10 @@
-"""The registry of job kinds: the one place a kind's name, params, queue and task are declared.
+"""The registries of job kinds and model kinds: the one place each is declared.
 
-The gateway validates requests against :attr:`JobKind.params_schema` and sends the job to
-:attr:`JobKind.queue` by task *name*, so it never imports a kernel. Adding a kind means adding a
-declaration module here (listed in ``_FAMILIES``) and its task module in ``workers/tasks``.
+A job kind names its params schema, queue and task; a model kind names the operations its
+models answer (``predict``, ``similar``, ``vectors``), each with a body schema. The gateway
+validates requests against those schemas and sends work by task *name*, so it never imports a
+kernel. Adding a kind means adding its declaration to a family module here (listed in
+``_FAMILIES``) and its task in the module of the same name in ``workers/tasks``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..settings import Settings
+from osler.workers.settings import Settings
 
 COMPUTE, TRAIN, PREDICT = "compute", "train", "predict"
 QUEUES = (COMPUTE, TRAIN, PREDICT)
@@ -22,7 +24,7 @@ QUEUES = (COMPUTE, TRAIN, PREDICT)
 InputCheck = Callable[[dict[str, Any], dict[str, Path], Settings], None]
 """A cheap submit-time look at the inputs: (params, {param name: dataset path}, settings) -> None.
 
-It raises ``kernels.errors.InputError`` (answered with 422) for inputs the job cannot use.
+It raises ``osler.kernels.errors.InputError`` (answered with 422) for inputs the job cannot use.
 """
 
 
@@ -44,12 +46,33 @@ class JobKind:
     check_inputs: InputCheck | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class ModelOperation:
+    name: str
+    """The route's last part: ``POST /v1/models/<id>/<name>``."""
+    summary: str
+    body_schema: dict[str, Any]
+    """JSON schema of the request body (defaults are filled in before the worker sees it)."""
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str
+    summary: str
+    operations: tuple[ModelOperation, ...]
+
+    def operation(self, name: str) -> ModelOperation | None:
+        return next((op for op in self.operations if op.name == name), None)
+
+
 _REGISTRY: dict[str, JobKind] = {}
+_MODEL_REGISTRY: dict[str, ModelKind] = {}
 _FAMILIES = (
-    "workers.kinds.genome",
-    "workers.kinds.molecules",
-    "workers.kinds.imaging",
-    "workers.kinds.text",
+    "osler.workers.kinds.genome",
+    "osler.workers.kinds.molecules",
+    "osler.workers.kinds.imaging",
+    "osler.workers.kinds.text",
+    "osler.workers.kinds.models",
 )
 
 
@@ -61,11 +84,33 @@ def register(kind: JobKind) -> JobKind:
     return kind
 
 
-def all_kinds() -> dict[str, JobKind]:
-    """Every registered kind by name."""
+def register_model(kind: ModelKind) -> ModelKind:
+    """Add a model kind to the registry (called by the family modules at import)."""
+    _MODEL_REGISTRY[kind.name] = kind
+    return kind
+
+
+def _load_families() -> None:
     for module in _FAMILIES:
         importlib.import_module(module)
+
+
+def all_kinds() -> dict[str, JobKind]:
+    """Every registered job kind by name."""
+    _load_families()
     return dict(_REGISTRY)
+
+
+def all_model_kinds() -> dict[str, ModelKind]:
+    """Every registered model kind by name."""
+    _load_families()
+    return dict(_MODEL_REGISTRY)
+
+
+def model_operations() -> tuple[str, ...]:
+    """Every operation some model kind answers, sorted."""
+    names = {op.name for kind in all_model_kinds().values() for op in kind.operations}
+    return tuple(sorted(names))
 
 
 def get_kind(name: str) -> JobKind | None:

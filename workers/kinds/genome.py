@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..settings import Settings
-from . import COMPUTE, JobKind, register
-
-GENOME_METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
-"""``kernels.genome_distance.METRICS``, repeated so the gateway need not import the kernels."""
-
-MAX_BLOCK_SIZE = 4096
-"""``kernels.blocked.MAX_BLOCK_ROWS``, repeated for the same reason (a test keeps them equal)."""
+from osler.kernels.genome.options import METRICS
+from osler.kernels.limits import MAX_BLOCK_ROWS
+from osler.workers.kinds import COMPUTE, JobKind, register
+from osler.workers.settings import Settings
 
 
 def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
-    from kernels.genome_distance import inspect_genotypes
+    from osler.kernels.genome.genotypes import inspect_genotypes
 
     inspect_genotypes(inputs["dataset"])
 
@@ -39,11 +35,11 @@ GENOME_DISTANCE = register(
                     "0/1/2, -1 missing), a zipped Zarr array (.zarr.zip), PLINK "
                     ".bed/.bim/.fam in a .zip or .tar.gz, or VCF",
                 },
-                "metric": {"enum": list(GENOME_METRICS), "default": "dot"},
+                "metric": {"enum": list(METRICS), "default": "dot"},
                 "block_size": {
                     "type": "integer",
                     "minimum": 8,
-                    "maximum": MAX_BLOCK_SIZE,
+                    "maximum": MAX_BLOCK_ROWS,
                     "description": "samples per square tile; a tile's memory grows with its "
                     "square, hence the cap (default: one band per Dask worker up to 4,096 "
                     "samples, square tiles of at most 4,096 above)",

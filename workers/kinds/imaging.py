@@ -1,12 +1,13 @@
-"""Image kinds: train a Keras CNN classifier; predict a whole dataset with a registered model."""
+"""Image kinds: train a Keras CNN classifier (it registers an image-classifier model)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..settings import Settings
-from . import PREDICT, TRAIN, JobKind, register
+from osler.workers.kinds import TRAIN, JobKind, register
+from osler.workers.kinds.models import IMAGE_CLASSIFIER
+from osler.workers.settings import Settings
 
 IMAGE_DATASET_SUFFIXES = (".npz", ".zip")
 
@@ -14,7 +15,7 @@ IMAGE_DATASET_SUFFIXES = (".npz", ".zip")
 def _check_image_dataset(
     params: dict[str, Any], inputs: dict[str, Path], settings: Settings
 ) -> None:
-    from kernels.errors import InputError
+    from osler.kernels.errors import InputError
 
     path = inputs["dataset"]
     if path.suffix.lower() not in IMAGE_DATASET_SUFFIXES:
@@ -30,7 +31,7 @@ TRAIN_IMAGE_CLASSIFIER = register(
         summary="Train a Keras CNN that classifies medical images; registers the model.",
         queue=TRAIN,
         task_name="osler.train_image_classifier",
-        model_kind="image-classifier",
+        model_kind=IMAGE_CLASSIFIER.name,
         params_schema={
             "type": "object",
             "additionalProperties": False,
@@ -59,26 +60,5 @@ TRAIN_IMAGE_CLASSIFIER = register(
         },
         time_limit=6 * 3600,
         check_inputs=_check_image_dataset,
-    )
-)
-
-BATCH_PREDICT = register(
-    JobKind(
-        name="predict",
-        summary="Run a registered classifier over a whole dataset; writes predictions.csv.",
-        queue=PREDICT,
-        task_name="osler.batch_predict",
-        model_params={"model": ("image-classifier", "sequence-classifier")},
-        params_schema={
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["model", "dataset"],
-            "properties": {
-                "model": {"type": "string", "description": "id of a registered classifier"},
-                "dataset": {"type": "string", "description": "id of the dataset to classify"},
-                "text_column": {"type": "string", "minLength": 1, "default": "text"},
-            },
-        },
-        time_limit=3600,
     )
 )

@@ -5,24 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..settings import Settings
-from . import COMPUTE, JobKind, register
-
-FINGERPRINTS = ("morgan", "feature-morgan", "maccs", "rdkit")
-SIMILARITY_METRICS = ("tanimoto", "dice", "cosine", "dot")
-FLOAT32_BYTES = 4
+from osler.kernels.molecules.options import FINGERPRINTS, MAX_K, METRICS, SCORE_BYTES
+from osler.workers.kinds import COMPUTE, JobKind, register
+from osler.workers.settings import Settings
 
 
 def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
     """Count records cheaply; refuse an all-pairs matrix larger than the configured limit."""
-    from kernels.drug_similarity import count_molecules
-    from kernels.errors import InputError
+    from osler.kernels.errors import InputError
+    from osler.kernels.molecules.readers import count_records
 
     columns = {"smiles_column": params["smiles_column"], "id_column": params["id_column"]}
-    n_library = count_molecules(inputs["library"], **columns)
-    n_queries = count_molecules(inputs["queries"], **columns) if "queries" in inputs else n_library
+    n_library = count_records(inputs["library"], **columns)
+    n_queries = count_records(inputs["queries"], **columns) if "queries" in inputs else n_library
     if params["mode"] == "all-pairs":
-        size = n_queries * n_library * FLOAT32_BYTES
+        size = n_queries * n_library * SCORE_BYTES
         if size > settings.max_all_pairs_bytes:
             raise InputError(
                 f"an all-pairs matrix of {n_queries} x {n_library} float32 is {size} bytes, over "
@@ -52,8 +49,8 @@ DRUG_SIMILARITY = register(
                     "description": "dataset id of the queries (omitted: library against itself)",
                 },
                 "mode": {"enum": ["top-k", "all-pairs"], "default": "top-k"},
-                "metric": {"enum": list(SIMILARITY_METRICS), "default": "tanimoto"},
-                "k": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+                "metric": {"enum": list(METRICS), "default": "tanimoto"},
+                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1},
                 "fingerprint": {"enum": list(FINGERPRINTS), "default": "morgan"},
                 "radius": {"type": "integer", "minimum": 1, "maximum": 6, "default": 2},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import TRAIN, JobKind, register
+from osler.workers.kinds import TRAIN, JobKind, register
+from osler.workers.kinds.models import SEQ2SEQ, SEQUENCE_CLASSIFIER, WORD2VEC
 
 TOKENIZATION_PARAMS: dict[str, Any] = {
     "lowercase": {"type": "boolean", "default": True},
@@ -38,7 +39,7 @@ TRAIN_WORD2VEC = register(
         summary="gensim word2vec embeddings of a text corpus (one document per line, or CSV).",
         queue=TRAIN,
         task_name="osler.train_word2vec",
-        model_kind="word2vec",
+        model_kind=WORD2VEC.name,
         params_schema=_schema(
             ["dataset"],
             {
@@ -64,8 +65,8 @@ TRAIN_SEQUENCE_CLASSIFIER = register(
         "(.npz with x and y).",
         queue=TRAIN,
         task_name="osler.train_sequence_classifier",
-        model_kind="sequence-classifier",
-        model_params={"word2vec_model": ("word2vec",)},
+        model_kind=SEQUENCE_CLASSIFIER.name,
+        model_params={"word2vec_model": (WORD2VEC.name,)},
         params_schema=_schema(
             ["dataset"],
             {
@@ -98,7 +99,7 @@ TRAIN_SEQ2SEQ = register(
         "greedy and beam-search decoding.",
         queue=TRAIN,
         task_name="osler.train_seq2seq",
-        model_kind="seq2seq",
+        model_kind=SEQ2SEQ.name,
         params_schema=_schema(
             ["dataset"],
             {

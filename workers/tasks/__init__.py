@@ -1,9 +1,10 @@
-"""Celery tasks, one module per job family. Importing this package registers them all."""
+"""Celery tasks, one module per family, named like ``workers/kinds``. Importing this package
+registers them all."""
 
-from . import (
+from osler.workers.tasks import (
     genome,  # noqa: F401
     imaging,  # noqa: F401
-    inference,  # noqa: F401
+    models,  # noqa: F401
     molecules,  # noqa: F401
     text,  # noqa: F401
 )

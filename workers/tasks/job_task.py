@@ -5,26 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..celery_app import celery_app, settings
-from ..kinds import JobKind
-from ..runner import JobContext, run_job
+from celery import shared_task
+
+from osler.workers.celery_app import app_settings
+from osler.workers.kinds import JobKind
+from osler.workers.runner import JobContext, run_job
 
 Work = Callable[[JobContext], dict[str, Any]]
 
 
 def job_task(kind: JobKind) -> Callable[[Work], Any]:
-    """Register ``work`` as the task that runs ``kind`` (time limits from the kind)."""
-    hard_limit = min(kind.time_limit, settings.job_time_limit)
+    """Register ``work`` as the task that runs ``kind``.
+
+    Its time limits come from the app (``make_celery`` caps the kind's by the settings).
+    """
 
     def decorate(work: Work) -> Any:
-        @celery_app.task(
-            name=kind.task_name,
-            time_limit=hard_limit,
-            soft_time_limit=max(1, hard_limit - 30),
-            ignore_result=True,
-        )
-        def task(job_id: str) -> None:
-            run_job(job_id, work, settings, kind)
+        @shared_task(name=kind.task_name, bind=True, ignore_result=True)
+        def task(self: Any, job_id: str) -> None:
+            run_job(job_id, work, app_settings(self.app), kind)
 
         task.work = work
         return task

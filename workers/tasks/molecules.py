@@ -1,17 +1,17 @@
-"""Drug-similarity task: thin glue between the job record and ``kernels.drug_similarity``."""
+"""Drug-similarity task: thin glue between the job record and the molecules kernels."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..kinds.molecules import DRUG_SIMILARITY
-from ..runner import JobContext
-from .job_task import job_task
+from osler.workers.kinds.molecules import DRUG_SIMILARITY
+from osler.workers.runner import JobContext
+from osler.workers.tasks.job_task import job_task
 
 
 @job_task(DRUG_SIMILARITY)
 def drug_similarity(ctx: JobContext) -> dict[str, Any]:
-    from kernels.drug_similarity import run_drug_similarity
+    from osler.kernels.molecules.similarity_job import run_drug_similarity
 
     params = ctx.params
     library = ctx.input_dataset("library")

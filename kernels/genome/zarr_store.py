@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from osler.kernels.errors import InputError
 
 MAX_EXPANSION = 4096
 """Most genotypes per byte of the zipped store (int8 0/1/2 compress ~5-50x; 4096x is a bomb)."""

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workers.errors import OslerError
-from workers.settings import Settings
-
-from .client import ClientError, OslerClient, write_client_config
-from .embedded import StartupError
+from osler.api.cli.embedded import StartupError
+from osler.api.cli.watch import watch_job
+from osler.api.client import ClientError, OslerClient, write_client_config
+from osler.workers.errors import OslerError
+from osler.workers.settings import Settings
 
 
 class CommandError(Exception):
@@ -43,7 +43,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from .embedded import EmbeddedStack, wait_for_signal
+    from osler.api.cli.embedded import EmbeddedStack, wait_for_signal
 
     with EmbeddedStack(settings, args.host, args.port) as stack:
         token = stack.create_token("default")
@@ -64,15 +64,16 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         "--workers", str(args.workers),
         "--threads", "4",
         "--timeout", "120",
-        "api.wsgi:app",
+        "osler.api.wsgi:app",
     ]
     run()
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.celery_app import celery_app
+    from osler.workers.celery_app import make_celery, set_celery
 
+    celery_app = set_celery(make_celery(settings))
     celery_app.worker_main(
         [
             "worker",
@@ -88,9 +89,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.redis_connection import connect
-    from workers.redis_server import RedisServer, unix_socket_answers
-    from workers.tenants import TenantStore
+    from osler.workers.redis_connection import connect
+    from osler.workers.redis_server import RedisServer, unix_socket_answers
+    from osler.workers.tenants import TenantStore
 
     server = None
     if settings.redis_url is None and not unix_socket_answers(settings.embedded_redis_socket):
@@ -109,18 +110,6 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
-
-
-def _watch(client: OslerClient, job_id: str) -> dict[str, Any]:
-    from tqdm import tqdm
-
-    with tqdm(total=100, bar_format="{bar:30}| {n:3.0f}% {desc}", file=sys.stderr) as bar:
-
-        def show(job: dict[str, Any]) -> None:
-            bar.n = round(100 * job["progress"]["fraction"], 1)
-            bar.set_description_str(f"{job['state']}: {job['progress']['message']}"[:70])
-
-        return client.wait(job_id, on_progress=show)
 
 
 def _finished(job: dict[str, Any]) -> int:
@@ -143,14 +132,14 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     job = client.submit(args.kind, params)
     print(job["id"])
     if args.watch:
-        return _finished(_watch(client, job["id"]))
+        return _finished(watch_job(client, job["id"]))
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     client = OslerClient.from_environment(settings)
     if args.watch:
-        return _finished(_watch(client, args.job_id))
+        return _finished(watch_job(client, args.job_id))
     _print_json(client.job(args.job_id))
     return 0
 
@@ -187,7 +176,7 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from .demo import run_demo
+    from osler.api.cli.demo import run_demo
 
     return run_demo(settings, args.which)
 

@@ -3,7 +3,7 @@
 A SNP-major ``.bed`` holds 3 header bytes, then one row of ``B = ceil(n / 4)`` bytes per variant;
 sample ``s`` sits in byte ``s // 4``, its low code bit at bit ``2 (s % 4)`` and its high bit just
 above. Codes (low + 2 high) count A1 as 00 -> 2, 01 -> missing, 10 -> 1, 11 -> 0, so with
-``lo`` / ``hi`` the two bits the planes of :mod:`kernels.genome_metrics` are
+``lo`` / ``hi`` the two bits the planes of :mod:`osler.kernels.genome.metrics` are
 
 - ``h`` (genotype >= 1) = not lo,
 - ``l`` (genotype == 2) = not lo and not hi,

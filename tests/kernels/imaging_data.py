@@ -1,4 +1,4 @@
-"""Shared helpers and fixtures for the imaging kernel tests (imported explicitly by the tests).
+"""Shared helpers for the imaging kernel tests (their fixtures are in ``conftest.py``).
 
 Everything is tiny on purpose: 28x28 grey patches, a few dozen images, 1-2 epochs.
 """
@@ -13,11 +13,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kernels.imaging.sample_data import build_sample_dataset  # noqa: E402
 
 TINY_CLASSES = ("CT", "histology_ihc", "phase_contrast_cell")
 TRAIN_EPOCHS = 2
@@ -57,44 +55,3 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
 
 def random_images(rng: np.random.Generator, n: int, shape=(28, 28)) -> list[np.ndarray]:
     return [rng.integers(0, 256, size=shape, dtype=np.uint8) for _ in range(n)]
-
-
-@pytest.fixture(scope="session")
-def tiny_npz(tmp_path_factory) -> Path:
-    """3 classes x 20 real-image patches, 28x28 grey, MedMNIST layout."""
-    path = tmp_path_factory.mktemp("imaging_data") / "tiny.npz"
-    build_sample_dataset(path, size=28, per_class=20, seed=0, classes=TINY_CLASSES)
-    return path
-
-
-_TRAINED: dict[str, object] = {}
-
-
-@pytest.fixture(scope="session")
-def trained(tiny_npz, tmp_path_factory) -> dict:
-    """One training run shared by the training and inference tests.
-
-    Returns ``{"out_dir", "summary", "calls"}``; ``calls`` are the (fraction, message) progress
-    reports.
-    """
-    if "run" not in _TRAINED:
-        from kernels.imaging.train import train_image_classifier
-
-        out_dir = tmp_path_factory.mktemp("imaging_model")
-        calls: list[tuple[float, str]] = []
-        summary = train_image_classifier(
-            tiny_npz, out_dir, epochs=TRAIN_EPOCHS, batch_size=16, early_stopping=False,
-            seed=0, progress=lambda f, m: calls.append((f, m)),
-        )
-        _TRAINED["run"] = {"out_dir": out_dir, "summary": summary, "calls": calls}
-    return _TRAINED["run"]  # type: ignore[return-value]
-
-
-@pytest.fixture(scope="session")
-def loaded_model(trained):
-    """The trained model loaded back through ``load_image_model`` (safe mode)."""
-    if "model" not in _TRAINED:
-        from kernels.imaging.inference import load_image_model
-
-        _TRAINED["model"] = load_image_model(trained["out_dir"] / "model.keras")
-    return _TRAINED["model"]

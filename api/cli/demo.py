@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from workers.settings import Settings
-
-from .client import OslerClient
-from .embedded import EmbeddedStack, demo_dir, free_port
+from osler.api.cli.embedded import EmbeddedStack, demo_dir, free_port
+from osler.api.cli.watch import watch_job
+from osler.api.client import OslerClient
+from osler.workers.settings import Settings
 
 DEMO_SAMPLES = 300
 DEMO_VARIANTS = 20_000
@@ -30,11 +30,9 @@ def _say(message: str) -> None:
 
 def _run(client: OslerClient, kind: str, params: dict[str, Any], out: Path) -> dict[str, Any]:
     """Submit, draw a progress bar until done, download every artifact into ``out``."""
-    from .cli import _watch
-
     job = client.submit(kind, params)
     _say(f"{kind} job {job['id']} queued")
-    job = _watch(client, job["id"])
+    job = watch_job(client, job["id"])
     if job["state"] != "succeeded":
         raise RuntimeError(f"the demo's {kind} job {job['state']}: {job.get('error')}")
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +43,7 @@ def _run(client: OslerClient, kind: str, params: dict[str, Any], out: Path) -> d
 
 
 def _genome(client: OslerClient, inputs: Path, out: Path) -> None:
-    from kernels.genotype_simulation import balding_nichols
+    from osler.kernels.genome.simulate import balding_nichols
 
     genotypes, _ = balding_nichols(DEMO_SAMPLES, DEMO_VARIANTS, seed=7)
     np.save(inputs / "cohort.npy", genotypes)
@@ -60,8 +58,8 @@ def _genome(client: OslerClient, inputs: Path, out: Path) -> None:
 
 
 def _models(client: OslerClient, inputs: Path, out: Path) -> None:
-    from kernels.imaging.sample_data import build_sample_dataset
-    from kernels.text.icd10 import build_icd10_datasets
+    from osler.kernels.imaging.sample_data import build_sample_dataset
+    from osler.kernels.text.icd10 import build_icd10_datasets
 
     build_sample_dataset(inputs / "patches.npz", size=28, per_class=60, seed=0)
     _say("built a labelled image set from pydicom's and scikit-image's bundled images")

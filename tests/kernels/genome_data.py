@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def simulate_cohort(n_samples: int = 60, min_variants: int = 2000, seed: int = 7,
@@ -24,7 +23,7 @@ def simulate_cohort(n_samples: int = 60, min_variants: int = 2000, seed: int = 7
     try:
         import stdpopsim
     except ImportError:
-        from kernels.genotype_simulation import balding_nichols
+        from osler.kernels.genome.simulate import balding_nichols
 
         g, _ = balding_nichols(n_samples, min_variants, missing_rate=missing_rate, seed=seed)
         return g
@@ -171,25 +170,3 @@ def write_vcf(g: np.ndarray, path: Path, ids: list[str] | None = None,
     else:
         path.write_text(text)
     return path
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def cohort() -> np.ndarray:
-    return simulate_cohort()
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=":0")
-    client = Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()

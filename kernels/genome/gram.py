@@ -1,6 +1,6 @@
 """Popcount Gram matrix: ``out[i, j] = Σ_t Σ_k popcount(A[t,i,k] & B[t,j,k])``.
 
-Every bit-packed genome metric is a sum of such terms (see :mod:`kernels.genome_metrics`): a
+Every bit-packed genome metric is a sum of such terms (see :mod:`osler.kernels.genome.metrics`): a
 *term* t pairs one bit plane of the left samples with one bit plane of the right samples (for
 example "genotype >= 1" of sample i with "call present" of sample j), and the kernel adds the
 popcounts of their AND over all words.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .popcount import popcount64
+from osler.kernels.bits import popcount64
 
 BLOCK = 4
 """Rows per register block on each side."""

@@ -10,9 +10,10 @@ Genotypes (allele counts 0/1/2, -1 missing) are packed sample-major into three b
 A missing call has h = l = 0. Since g = h + l with h >= l, ``min(g_i, g_j) = h_i h_j + l_i l_j``
 and ``g_i g_j`` is the sum of the four and-products, so every count a PLINK distance needs is a
 sum of *terms* ``Σ popcount(plane_a(i) & plane_b(j))``: one register-blocked kernel,
-:func:`kernels.popcount_gram.and_popcount_gram`, computes them all.
+:func:`osler.kernels.genome.gram.and_popcount_gram`, computes them all.
 
-Tile functions (``*_tile``) follow :mod:`kernels.blocked`: ``fn(i0, i1, j0, j1, **paths)`` packs
+Tile functions (``*_tile``) follow :mod:`osler.kernels.blocked`:
+``fn(i0, i1, j0, j1, **paths)`` packs
 its rows from the genotype file (see :func:`packed_rows`) and returns a float64 tile; on a tile
 that starts on the diagonal (i0 == j0: a diagonal tile or a band) only the pairs with j >= i are
 computed.
@@ -25,8 +26,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .bed_planes import bed_rows, pack_bed_samples
-from .popcount_gram import gram_counts
+from osler.kernels.genome.bed import bed_rows, pack_bed_samples
+from osler.kernels.genome.gram import gram_counts
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""

@@ -27,11 +27,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.blocked import mirror_upper
-from kernels.popcount import popcount64
+from osler.kernels.bits import popcount64
+from osler.kernels.blocked import mirror_upper
+from osler.kernels.molecules.options import METRICS
 
-METRICS: tuple[str, ...] = ("tanimoto", "dice", "cosine", "dot")
-"""Names accepted for ``metric``; the index is the code the compiled kernels use."""
+# The index of a metric in METRICS is the code the compiled kernels use.
 
 HISTOGRAM_BINS = 100
 """Number of equal-width bins over [0, 1] in similarity histograms."""

@@ -1,4 +1,4 @@
-"""Real molecules and helpers for the drug-similarity tests (imported explicitly).
+"""Real molecules and helpers for the drug-similarity tests.
 
 Molecules come from files shipped inside the RDKit wheel: the first 5,000 NCI compounds (8 of
 them fail RDKit's valence checks: real invalid records) and a ChEMBL series from Contrib.
@@ -35,7 +35,7 @@ def write_smi(path: Path, lines: list[str]) -> Path:
 
 def rdkit_fps(smiles: list[str], kind: str = "morgan", radius: int = 2, fp_size: int = 2048):
     """RDKit ExplicitBitVects of the parseable SMILES (None for the others)."""
-    from kernels.fingerprints import FingerprintSpec, rdkit_fingerprint
+    from osler.kernels.molecules.fingerprints import FingerprintSpec, rdkit_fingerprint
 
     spec = FingerprintSpec(kind, radius, fp_size)
     out = []
@@ -62,17 +62,3 @@ def brute_top_k(scores: np.ndarray, k: int, threshold: float | None = None,
         cands.sort(key=lambda c: (-c[0], c[1]))
         out.append(cands[:k])
     return out
-
-
-@pytest.fixture(scope="module")
-def dask_client():
-    """A 2-process LocalCluster for the module (the same layout as the service's workers)."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0")
-    client = distributed.Client(cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close()

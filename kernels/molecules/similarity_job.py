@@ -21,12 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import similarity
-from kernels.errors import InputError
-from kernels.fingerprints import FingerprintSet, FingerprintSpec, dataset_fingerprints
-from kernels.molecules import count_records
-from kernels.progress import ProgressCallback, report
-from kernels.tiles_molecules import SimilarityBlock, run_blocks, tile_task, top_k_task
+from osler.kernels.errors import InputError
+from osler.kernels.molecules import scores as similarity
+from osler.kernels.molecules.fingerprints import (
+    FingerprintSet,
+    FingerprintSpec,
+    dataset_fingerprints,
+)
+from osler.kernels.molecules.options import MAX_K
+from osler.kernels.molecules.tiles import SimilarityBlock, run_blocks, tile_task, top_k_task
+from osler.kernels.progress import ProgressCallback, report
 
 MODES: tuple[str, ...] = ("top-k", "all-pairs")
 """``top-k``: the k best library molecules per query; ``all-pairs``: the full score matrix."""
@@ -40,33 +44,6 @@ QUERY_BLOCK_ROWS = 8192
 PAIRS_PER_BLOCK = 2**27
 """Target scores per top-k block (about a second of one thread), which sets library rows."""
 
-MAX_K = 10_000
-"""Largest ``k`` accepted."""
-
-
-def count_molecules(path: Path, *, smiles_column: str = "smiles",
-                    id_column: str = "id") -> int:
-    """Count the records of a molecule file cheaply (for size checks before a job runs).
-
-    Parameters
-    ----------
-    path : Path
-        ``.smi``, CSV, TSV, SDF (``$$$$`` records) or ``.npy`` fingerprints.
-    smiles_column, id_column : str
-        Columns of a CSV/TSV, which must exist (the id column may be missing when it is the
-        default ``"id"``).
-
-    Returns
-    -------
-    int
-        Records in the file, invalid molecules included.
-
-    Raises
-    ------
-    InputError
-        Unreadable file or a missing column (the message names the column and the file).
-    """
-    return count_records(Path(path), smiles_column=smiles_column, id_column=id_column)
 
 
 def run_drug_similarity(
@@ -114,7 +91,7 @@ def run_drug_similarity(
     threshold : float, optional
         Keep hits scoring at least this (compared in float32); the matrix is never thresholded.
     fingerprint, radius, fp_size
-        See :class:`kernels.fingerprints.FingerprintSpec`; ignored for ``.npy`` input.
+        See :class:`.fingerprints.FingerprintSpec`; ignored for ``.npy`` input.
     smiles_column, id_column : str
         CSV/TSV columns.
     block_size : int, optional
@@ -335,7 +312,7 @@ def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet 
 
 def _plots(out_dir: Path, queries: FingerprintSet, library: FingerprintSet, scores: np.ndarray,
            rows: np.ndarray, hist: np.ndarray, metric: str) -> None:
-    from kernels.plots_molecules import MAX_QUERIES_DRAWN, draw_hits, plot_histogram
+    from osler.kernels.molecules.plots import MAX_QUERIES_DRAWN, draw_hits, plot_histogram
 
     best = scores[:, 0][rows[:, 0] >= 0].astype(np.float64)
     plot_histogram(out_dir / "similarity_histogram.png", hist, metric=metric, best=best,

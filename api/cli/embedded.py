@@ -17,12 +17,12 @@ from types import TracebackType
 
 import requests
 
-from workers.kinds import QUEUES
-from workers.processes import die_with_parent
-from workers.redis_connection import connect
-from workers.redis_server import RedisServer, unix_socket_answers
-from workers.settings import Settings
-from workers.tenants import TenantStore
+from osler.workers.kinds import QUEUES
+from osler.workers.processes import die_with_parent
+from osler.workers.redis_connection import connect
+from osler.workers.redis_server import RedisServer, unix_socket_answers
+from osler.workers.settings import Settings
+from osler.workers.tenants import TenantStore
 
 STARTUP_TIMEOUT_SECONDS = 90
 
@@ -128,7 +128,7 @@ class EmbeddedStack:
         return env
 
     def _spawn(self, args: list[str], env: dict[str, str], log_name: str) -> None:
-        self._spawn_command([sys.executable, "-m", "api.cli", *args], env, log_name)
+        self._spawn_command([sys.executable, "-m", "osler.api.cli", *args], env, log_name)
 
     def _spawn_command(self, command: list[str], env: dict[str, str], log_name: str) -> None:
         log = (self.logs / log_name).open("ab")

@@ -28,18 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
-from kernels.molecules import (
+from osler.kernels.bits import pack_bits
+from osler.kernels.errors import InputError
+from osler.kernels.molecules.options import FINGERPRINTS
+from osler.kernels.molecules.readers import (
     DEFAULT_ID_COLUMN,
     InvalidRecord,
     detect_format,
     read_fingerprint_array,
     read_molecules,
 )
-
-FINGERPRINTS: tuple[str, ...] = ("morgan", "feature-morgan", "maccs", "rdkit")
-"""Fingerprint kinds: Morgan (ECFP-like), Morgan on pharmacophoric features (FCFP-like), the
-166 MACCS keys (167 bits, bit 0 unused), RDKit's topological (path) fingerprint."""
 
 MACCS_BITS = 167
 """Width of RDKit's MACCS keys fingerprint."""
@@ -136,31 +134,6 @@ class FingerprintSet:
     def load(self, mmap: bool = True) -> np.ndarray:
         """The packed fingerprints (memory-mapped by default)."""
         return np.load(self.fps_path, mmap_mode="r" if mmap else None)
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Pack a 0/1 matrix (n, n_bits) into uint64 words (n, ceil(n_bits / 64)).
-
-    Bit ``b`` goes to bit ``b % 64`` of word ``b // 64``.
-
-    Examples
-    --------
-    >>> pack_bits(np.array([[1, 0, 1]])).tolist()
-    [[5]]
-    """
-    bits = np.asarray(bits)
-    n, n_bits = bits.shape
-    words = (n_bits + 63) // 64
-    padded = np.zeros((n, words * 64), np.uint8)
-    padded[:, :n_bits] = bits != 0
-    packed = np.packbits(padded, axis=1, bitorder="little")
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
-
-
-def unpack_bits(packed: np.ndarray, n_bits: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: a uint8 0/1 matrix (n, n_bits)."""
-    raw = np.ascontiguousarray(packed, dtype="<u8").view(np.uint8)
-    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n_bits]
 
 
 @cache
@@ -307,7 +280,7 @@ def dataset_fingerprints(
     cache_dir : Path
         Folder of cache entries (created if missing).
     spec : FingerprintSpec
-    smiles_column, id_column, file_format : see :func:`kernels.molecules.read_molecules`
+    smiles_column, id_column, file_format : see :func:`.readers.read_molecules`
     client : distributed.Client, optional
         Fingerprint shards of large files on Dask workers (they must see ``cache_dir``).
     progress : callable, optional
@@ -377,7 +350,7 @@ def dataset_fingerprints(
 def _fingerprint_records(texts: list[str], spec: FingerprintSpec, molblock: bool, tmp: Path,
                          client, progress) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
     """Fingerprint ``texts`` into ``tmp/fingerprints.npy``; in-process or in Dask shards."""
-    from kernels.progress import report
+    from osler.kernels.progress import report
 
     n = len(texts)
     if client is None or n < DASK_MIN_MOLECULES:

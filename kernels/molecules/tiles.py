@@ -16,14 +16,16 @@ Two kinds of block:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from kernels import similarity
+from osler.kernels.dask_window import run_windowed
+from osler.kernels.molecules import scores as similarity
 
 INFLIGHT_PER_THREAD = 2
 """Blocks submitted ahead per Dask worker thread: keeps workers busy, cancels quickly."""
@@ -151,32 +153,21 @@ def run_blocks(
     """Yield the results of ``task`` over ``blocks``, in completion order.
 
     With ``client=None`` the blocks run here one after another (each using every kernel
-    thread). With a Dask client a few blocks per worker thread are in flight at a time; when the
-    consumer stops early (an exception in the caller's loop, e.g. a cancelled job's progress
-    callback) the outstanding futures are cancelled.
+    thread). With a Dask client a few blocks per worker thread are in flight at a time
+    (:func:`~osler.kernels.dask_window.run_windowed`); when the consumer stops early (an
+    exception in the caller's loop, e.g. a cancelled job's progress callback) the outstanding
+    futures are cancelled.
     """
     if client is None:
         yield from _run_here(task, blocks)
         return
-    from distributed import as_completed
-
     threads = _worker_threads(client)
     per_task = max(1, (os.cpu_count() or 1) // max(threads, 1))
-    pending = iter([_with_threads(b, per_task) for b in blocks])
-    futures = [client.submit(task, b, pure=False)
-               for b in _take(pending, threads * INFLIGHT_PER_THREAD)]
-    queue = as_completed(futures)
-    try:
-        for future in queue:
-            result = future.result()
-            future.release()
-            for b in _take(pending, 1):
-                nxt = client.submit(task, b, pure=False)
-                futures.append(nxt)
-                queue.add(nxt)
+    calls = [(_with_threads(b, per_task),) for b in blocks]
+    window = threads * INFLIGHT_PER_THREAD
+    with contextlib.closing(run_windowed(client, task, calls, window=window)) as results:
+        for _, result in results:
             yield result
-    finally:
-        client.cancel([f for f in futures if not f.done()])
 
 
 def _run_here(task: Callable[[SimilarityBlock], BlockResult],
@@ -204,14 +195,6 @@ def _with_threads(block: SimilarityBlock, n: int) -> SimilarityBlock:
     from dataclasses import replace
 
     return replace(block, n_threads=n)
-
-
-def _take(it: Iterator[SimilarityBlock], n: int) -> Iterable[SimilarityBlock]:
-    for _ in range(n):
-        try:
-            yield next(it)
-        except StopIteration:
-            return
 
 
 def _worker_threads(client: Any) -> int:

@@ -4,7 +4,7 @@ Every record keeps its 1-based position in the file — the line number for ``.s
 (the header is line 1) and the record number for SDF and ``.npy`` — so that a bad molecule can be
 reported where the user will find it. Records that cannot be used (an empty SMILES cell, say) are
 collected as :class:`InvalidRecord` and never stop the read; parsing the chemistry is left to
-:mod:`kernels.fingerprints`.
+:mod:`osler.kernels.molecules.fingerprints`.
 
 Formats are chosen by suffix (``.smi .smiles .ism .can .txt``, ``.csv``, ``.tsv .tab``,
 ``.sdf .sd .mol``, ``.npy``, each optionally ``.gz``), or by sniffing the content when the suffix
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.errors import InputError
+from osler.kernels.errors import InputError
 
 FORMATS: tuple[str, ...] = ("smi", "csv", "tsv", "sdf", "npy")
 """File formats understood by :func:`read_molecules`."""
@@ -237,7 +237,7 @@ def read_fingerprint_array(path: Path) -> tuple[np.ndarray, int]:
     InputError
         Not a 2-D array, or values other than 0 and 1 in a bit matrix.
     """
-    from kernels.fingerprints import pack_bits
+    from osler.kernels.bits import pack_bits  # numba, loaded only where fingerprints are packed
 
     arr = _load_npy(path)
     if arr.dtype == np.uint64:

@@ -1,9 +1,9 @@
 """Genotype readers: ``.npy``, zipped Zarr, PLINK 1 filesets (``.zip`` / ``.tar.gz``) and VCF.
 
-A ``.npy``, a zipped Zarr array (``.zarr.zip``, :mod:`kernels.zarr_genotypes`) or a VCF becomes
+A ``.npy``, a zipped Zarr array (``.zarr.zip``, :mod:`.zarr_store`) or a VCF becomes
 an ``int8`` ``.npy`` of shape (samples, variants) holding allele counts 0/1/2 and -1 for a
 missing call (an int8 ``.npy`` upload is used as it is). A PLINK fileset stays a SNP-major
-``.bed``, checked against its ``.fam`` and ``.bim``: the kernels of :mod:`kernels.bed_planes`
+``.bed``, checked against its ``.fam`` and ``.bim``: the kernels of :mod:`osler.kernels.genome.bed`
 count and pack its 2-bit codes directly. For PLINK filesets the counted allele is A1 (PLINK's
 convention, bed-reader's ``count_A1``); for VCF it is ALT (read with cyvcf2). Only biallelic
 SNPs are read from a VCF; other records are skipped and counted.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from osler.kernels.errors import InputError
 
 CHUNK_ELEMENTS = 1 << 25
 """Genotypes handled per chunk while scanning or converting (32 Mi int8 = 32 MiB)."""
@@ -146,7 +146,7 @@ def _npy_to_canonical(path: Path, work_dir: Path) -> Path:
 
 
 def _zarr_to_canonical(path: Path, work_dir: Path) -> Path:
-    from .zarr_genotypes import zarr_to_int8
+    from osler.kernels.genome.zarr_store import zarr_to_int8
 
     _check_not_empty(path)
     out_path = work_dir / "genotypes.npy"
@@ -445,8 +445,26 @@ def _describe(skipped: dict[str, int]) -> str:
 # --------------------------------------------------------------------------- public
 
 
-def inspect_file(path: Path) -> dict[str, Any]:
-    """Cheap validation: format, sample and variant counts (see genome_distance)."""
+def inspect_genotypes(path: Path) -> dict[str, Any]:
+    """Validate a genotype file cheaply, at submit time.
+
+    Parameters
+    ----------
+    path : Path
+        ``.npy`` (integer samples x variants, values -1/0/1/2), ``.zip`` / ``.tar.gz`` holding a
+        PLINK 1 fileset, or ``.vcf`` / ``.vcf.gz``.
+
+    Returns
+    -------
+    dict
+        ``{"format", "n_samples", "n_variants"}``; counts are None when they would need a full
+        parse (the archive or VCF body).
+
+    Raises
+    ------
+    InputError
+        With a message naming the file and the first problem (shape, dtype, value, archive).
+    """
     path = Path(path)
     fmt = genotype_format(path)
     if fmt == "npy":
@@ -456,7 +474,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
     if fmt == "plink":
         return inspect_plink(path)
     if fmt == "zarr":
-        from .zarr_genotypes import open_zarr
+        from osler.kernels.genome.zarr_store import open_zarr
 
         n, m = open_zarr(path).shape
         return {"format": fmt, "n_samples": int(n), "n_variants": int(m)}

@@ -23,15 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from . import genome_metrics as gm
-from .bed_planes import count_bed_block
-from .blocked import CHUNK_ROWS_ELEMENTS, MatrixFile, run_row_blocks, symmetric_blockwise
-from .errors import InputError
-from .genotypes import Genotypes, inspect_file, load_genotypes
-from .progress import ProgressCallback, report
-
-METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "grm", "king")
-"""Accepted values of ``metric``."""
+from osler.kernels.blocked import (
+    CHUNK_ROWS_ELEMENTS,
+    MatrixFile,
+    run_row_blocks,
+    symmetric_blockwise,
+)
+from osler.kernels.errors import InputError
+from osler.kernels.genome import metrics as gm
+from osler.kernels.genome.bed import count_bed_block
+from osler.kernels.genome.genotypes import Genotypes, load_genotypes
+from osler.kernels.genome.options import METRICS
+from osler.kernels.progress import ProgressCallback, report
 
 PLINK_SUFFIX = {"dot": "dot", "ibs": "mibs", "1-ibs": "mdist", "allele-ct": "dist",
                 "grm": "rel", "king": "king"}
@@ -39,29 +42,6 @@ PLINK_SUFFIX = {"dot": "dot", "ibs": "mibs", "1-ibs": "mdist", "allele-ct": "dis
 
 N_PCS = 10
 """Principal components written for ``grm``."""
-
-def inspect_genotypes(path: Path) -> dict[str, Any]:
-    """Validate a genotype file cheaply, at submit time.
-
-    Parameters
-    ----------
-    path : Path
-        ``.npy`` (integer samples x variants, values -1/0/1/2), ``.zip`` / ``.tar.gz`` holding a
-        PLINK 1 fileset, or ``.vcf`` / ``.vcf.gz``.
-
-    Returns
-    -------
-    dict
-        ``{"format", "n_samples", "n_variants"}``; counts are None when they would need a full
-        parse (the archive or VCF body).
-
-    Raises
-    ------
-    InputError
-        With a message naming the file and the first problem (shape, dtype, value, archive).
-    """
-    return inspect_file(Path(path))
-
 
 def run_genome_distance(
     dataset_path: Path,
@@ -81,7 +61,8 @@ def run_genome_distance(
     Parameters
     ----------
     dataset_path : Path
-        The genotypes; the file name's ending gives the format (see :func:`inspect_genotypes`).
+        The genotypes; the file name's ending gives the format (see
+        :func:`~osler.kernels.genome.genotypes.inspect_genotypes`).
     out_dir : Path
         Empty folder for the artifacts: ``matrix.npy`` (float32 n x n), ``matrix.<suffix>.bin``
         + ``matrix.<suffix>.id`` (PLINK ``bin`` layout: float64, and the suffix PLINK uses for
@@ -179,7 +160,7 @@ def run_genome_distance(
         report(progress, 0.92, "principal components")
         summary.update(_write_pcs(values, cohort.sample_ids, out_dir, plots))
     if plots:
-        from .plots_genome import plot_heatmap
+        from osler.kernels.genome.plots import plot_heatmap
 
         report(progress, 0.96, "drawing heatmap")
         summary.update(plot_heatmap(values, metric, out_dir / "heatmap.png"))
@@ -302,7 +283,7 @@ def _write_ids(out_dir: Path, ids: list[tuple[str, str]], suffix: str,
 
 def _write_pcs(values: np.ndarray, ids: list[tuple[str, str]], out_dir: Path,
                plots: bool) -> dict[str, Any]:
-    from .plots_genome import plot_pcs, principal_components
+    from osler.kernels.genome.plots import plot_pcs, principal_components
 
     eigenvalues, pcs = principal_components(values, N_PCS)
     with open(out_dir / "pcs.csv", "w", encoding="utf-8") as fh:

@@ -1,0 +1,17 @@
+"""What a drug-similarity job accepts, stated once for the kernels and the gateway's schema.
+
+Light on purpose: the gateway imports this module, so it imports nothing.
+"""
+
+FINGERPRINTS: tuple[str, ...] = ("morgan", "feature-morgan", "maccs", "rdkit")
+"""RDKit fingerprint generators: Morgan (ECFP-like), feature Morgan (FCFP-like), MACCS keys,
+RDKit path fingerprints."""
+
+METRICS: tuple[str, ...] = ("tanimoto", "dice", "cosine", "dot")
+"""Similarity of two bit vectors; ``dot`` is the shared-bit count over the vector length."""
+
+MAX_K = 10_000
+"""Largest ``k`` accepted."""
+
+SCORE_BYTES = 4
+"""Scores are float32: an all-pairs matrix of q x l molecules is ``q * l * SCORE_BYTES`` bytes."""
