@@ -178,3 +178,25 @@ def test_kernels_import_nothing_of_the_service() -> None:
     for name, edges in _module_imports().items():
         if name.startswith("osler.kernels"):
             assert all(e.startswith("osler.kernels") for e in edges), name
+
+
+def test_the_http_client_needs_no_redis_and_importing_reads_no_environment() -> None:
+    # An environment that Settings.from_env() refuses: importing must not read it
+    code = (
+        "import sys\n"
+        "import osler.api.client\n"
+        "assert 'redis' not in sys.modules, 'the client imported redis'\n"
+        "import osler.workers.tasks, osler.workers.celery_app, osler.api.wsgi\n"
+        "print('imported')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "OSLER_JOB_TIME_LIMIT": "not-a-number",
+           "OSLER_DATA_DIR": "/nonexistent/osler"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=REPO)
+    # osler.api.wsgi builds the app from the environment on purpose (it is gunicorn's entry)
+    assert "OSLER_JOB_TIME_LIMIT must be an integer" in done.stderr
+    assert "the client imported redis" not in done.stderr
+    code = code.replace(", osler.api.wsgi", "")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr
