@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint
 
 from osler.api.services import services
 from osler.workers.errors import ServiceUnavailable
+from osler.workers.kinds import QUEUES
+from osler.workers.worker_loops import dask_key, queues_of, worker_key
 
 bp = Blueprint("health", __name__)
 
@@ -18,11 +22,20 @@ def healthz() -> dict[str, str]:
 
 @bp.get("/readyz")
 def readyz() -> dict[str, object]:
-    """Redis answers and at least one worker was seen in the last 30 seconds."""
-    client = services().redis
+    """Redis answers, every queue has a live worker, and (when a Dask scheduler is configured)
+    at least one Dask worker is connected to it; else 503 naming what is missing."""
+    svc = services()
+    client = svc.redis
     client.ping()
-    keys = client.scan_iter("osler:worker:*")
-    workers = sorted(key.removeprefix("osler:worker:") for key in keys)
-    if not workers:
-        raise ServiceUnavailable("no worker has been seen in the last 30 seconds")
-    return {"status": "ready", "workers": workers}
+    workers = sorted(k.removeprefix(worker_key("")) for k in client.scan_iter(worker_key("*")))
+    served = {queue for hostname in workers for queue in queues_of(hostname)}
+    missing = [f"a worker for the {queue!r} queue" for queue in QUEUES if queue not in served]
+    dask_workers = None
+    if svc.settings.dask_scheduler:
+        reports = [client.get(key) for key in client.scan_iter(dask_key("*"))]
+        dask_workers = max((json.loads(r)["workers"] for r in reports if r), default=0)
+        if dask_workers == 0:
+            missing.append("a Dask worker connected to the scheduler")
+    if missing:
+        raise ServiceUnavailable("not ready: no " + "; no ".join(missing), missing=missing)
+    return {"status": "ready", "workers": workers, "dask_workers": dask_workers}

@@ -66,7 +66,11 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.log_tail()
-            if any(True for _ in client.scan_iter("osler:worker:*")):
+            beating = any(True for _ in client.scan_iter("osler:worker:*"))
+            # A compute worker with a scheduler also reports the Dask workers it sees.
+            probed = not self.settings.dask_scheduler or any(
+                True for _ in client.scan_iter("osler:dask:*"))
+            if beating and probed:
                 return
             time.sleep(0.2)
         raise RuntimeError("worker did not start:\n" + self.log_tail())
@@ -93,8 +97,9 @@ class WorkerProcess:
         self.process = None
         # The heartbeat key outlives a killed worker; forget it so readiness is honest.
         client = connect(self.settings)
-        for key in client.scan_iter("osler:worker:*"):
-            client.delete(key)
+        for pattern in ("osler:worker:*", "osler:dask:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

@@ -11,21 +11,12 @@ the app they run in (``task.app.osler_settings``).
 
 from __future__ import annotations
 
-import socket
-import threading
-
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
 from kombu import Queue
 
 from osler.workers.kinds import QUEUES, all_kinds
-from osler.workers.redis_connection import celery_broker_url, connect
+from osler.workers.redis_connection import celery_broker_url
 from osler.workers.settings import Settings
-
-HEARTBEAT_SECONDS = 10
-"""How often a worker says it is alive; ``/readyz`` wants one seen within 30 s."""
-
-HEARTBEAT_TTL_SECONDS = 30
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -97,44 +88,3 @@ def set_celery(app: Celery) -> Celery:
 def app_settings(app: Celery) -> Settings:
     """The settings ``app`` was built for."""
     return app.osler_settings
-
-
-class _Heartbeat:
-    """Writes ``osler:worker:<hostname>`` every few seconds while the worker runs."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, hostname: str, settings: Settings) -> None:
-        self._thread = threading.Thread(
-            target=self._beat, args=(hostname, settings), daemon=True
-        )
-        self._thread.start()
-
-    def _beat(self, hostname: str, settings: Settings) -> None:
-        client = connect(settings)
-        while not self._stop.is_set():
-            try:
-                client.set(f"osler:worker:{hostname}", "alive", ex=HEARTBEAT_TTL_SECONDS)
-            except Exception:  # noqa: BLE001 - Redis may be restarting; try again next beat
-                pass
-            self._stop.wait(HEARTBEAT_SECONDS)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-_heartbeat = _Heartbeat()
-
-
-@worker_ready.connect
-def _start_heartbeat(sender=None, **_: object) -> None:
-    hostname = getattr(sender, "hostname", None) or socket.gethostname()
-    app = getattr(sender, "app", None) or get_celery()
-    _heartbeat.start(hostname, app_settings(app))
-
-
-@worker_shutdown.connect
-def _stop_heartbeat(**_: object) -> None:
-    _heartbeat.stop()

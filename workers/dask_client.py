@@ -22,6 +22,14 @@ def get_client(settings: Settings) -> Any:
             return _client
         from distributed import Client, LocalCluster
 
+        if _client is not None:
+            # The scheduler went away (and perhaps came back): start over with a new client.
+            try:
+                _client.close(timeout=2)
+            except Exception:  # noqa: BLE001 - a client of a dead scheduler may not close cleanly
+                pass
+            _client = None
+
         if settings.dask_scheduler:
             _client = Client(
                 settings.dask_scheduler, timeout=CONNECT_TIMEOUT_SECONDS
@@ -37,3 +45,18 @@ def get_client(settings: Settings) -> Any:
             )
             _client = Client(cluster)
         return _client
+
+
+def is_cluster_loss(client: Any, exc: BaseException) -> bool:
+    """Whether ``exc`` means the Dask scheduler was lost (or never reached), not a job error.
+
+    ``client`` is the client the job used (None when connecting to the scheduler failed).
+    """
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, FutureCancelledError | CommClosedError):
+        return True
+    if client is None:
+        return isinstance(exc, OSError | TimeoutError)
+    return client.status != "running"

@@ -94,3 +94,15 @@ class DatasetStore:
         pipe.zrem(_tenant_datasets_key(owner), dataset_id)
         pipe.execute()
         shutil.rmtree(self.layout.dataset_dir(owner, dataset.id), ignore_errors=True)
+        self._forget_derived(owner, dataset.sha256)
+
+    def _forget_derived(self, owner: str, sha256: str) -> None:
+        """Remove what other datasets' caches derived from this content (a query set's
+        fingerprints cached beside the library they were searched against), unless another of
+        the owner's datasets has the same content."""
+        datasets_dir = self.layout.tenant_dir(owner) / "datasets"
+        others = [self.get(i, owner) for i in self.redis.zrange(_tenant_datasets_key(owner), 0, -1)]
+        if any(other.sha256 == sha256 for other in others):
+            return
+        for entry in datasets_dir.glob(f"*/cache/*/{sha256}-*"):
+            shutil.rmtree(entry, ignore_errors=True)

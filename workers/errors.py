@@ -14,6 +14,8 @@
     ├── ServiceUnavailable (503)
     └── JobError (job failures; never an HTTP response)
         ├── JobCancelled
+        ├── LeaseLost
+        ├── ComputeClusterLost
         └── TooManyAttempts
 """
 
@@ -93,6 +95,18 @@ class JobError(OslerError):
 
 class JobCancelled(JobError):
     title = "Job cancelled"
+
+
+class LeaseLost(JobError):
+    """This attempt's lease lapsed and another attempt took the job over: stop, publish nothing."""
+
+    title = "Lease lost"
+
+
+class ComputeClusterLost(JobError):
+    """The Dask scheduler was lost during the job, on its last allowed attempt."""
+
+    title = "Compute cluster lost"
 
 
 class TooManyAttempts(JobError):

@@ -29,6 +29,7 @@ from osler.workers.job_states import (
     RUNNING,
     SUCCEEDED,
 )
+from osler.workers.leases import holder_is_gone, lease_key
 
 log = logging.getLogger("osler.jobs")
 
@@ -229,26 +230,42 @@ class JobStore:
 
     # --- state changes --------------------------------------------------------------------
 
-    def _transition(self, job_id: str, change: Callable[[Job], bool]) -> Job | None:
-        """Apply ``change`` atomically; it returns False to leave the record as it is."""
+    def _transition(
+        self,
+        job_id: str,
+        change: Callable[[Job, str | None], bool],
+        *,
+        new_lease: tuple[str, float] | None = None,
+    ) -> Job | None:
+        """Apply ``change(job, lease)`` atomically; it returns False to leave the record as it is.
+
+        ``lease`` is the job's current lease token (or None), watched with the record, so a
+        change can depend on who holds it. A job that leaves ``running`` drops its lease; with
+        ``new_lease = (token, seconds)`` the change takes it.
+        """
         key = _job_key(job_id)
+        lease = lease_key(job_id)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(key)
+                    pipe.watch(key, lease)
                     raw = pipe.get(key)
                     if raw is None:
                         pipe.unwatch()
                         return None
                     job = Job.decode(raw)
                     before = job.state
-                    if not change(job):
+                    if not change(job, pipe.get(lease)):
                         pipe.unwatch()
                         return job
                     pipe.multi()
                     pipe.set(key, job.encode(), keepttl=True)
                     if job.finished:
                         pipe.srem(_tenant_active_key(job.owner), job.id)
+                    if job.state != RUNNING:
+                        pipe.delete(lease)
+                    elif new_lease is not None:
+                        pipe.set(lease, new_lease[0], px=int(new_lease[1] * 1000))
                     pipe.execute()
                     if job.state != before:
                         self._log(job)
@@ -258,15 +275,24 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
-    def mark_running(self, job_id: str, max_attempts: int) -> tuple[Job | None, bool]:
-        """Start an attempt. Returns (job, should_run); a finished job is never run again."""
+    def mark_running(
+        self, job_id: str, max_attempts: int, token: str, lease_seconds: float
+    ) -> tuple[Job | None, bool]:
+        """Start an attempt holding the lease ``token``. Returns (job, should_run).
+
+        A finished job is never run again. A ``running`` job whose lease is alive belongs to
+        another attempt (a message delivered twice) and is left alone, unless the holder is a
+        dead process of this host. ``attempts`` counts the runs started; the run that would
+        exceed ``max_attempts`` is not started and the job fails with ``TooManyAttempts``.
+        """
         outcome = {"run": False}
 
-        def change(job: Job) -> bool:
+        def change(job: Job, lease: str | None) -> bool:
             if job.finished:
                 return False
-            job.attempts += 1
-            if job.attempts > max_attempts:
+            if job.state == RUNNING and lease is not None and not holder_is_gone(lease):
+                return False
+            if job.attempts >= max_attempts:
                 job.state = FAILED
                 job.finished_at = utc_now()
                 job.error = {
@@ -274,19 +300,52 @@ class JobStore:
                     "message": f"the job's worker stopped {max_attempts} times; giving up",
                 }
                 return True
+            job.attempts += 1
             job.state = RUNNING
             job.started_at = utc_now()
+            job.progress = {"fraction": 0.0, "message": f"attempt {job.attempts} started"}
             job.error = None
             outcome["run"] = True
             return True
 
-        job = self._transition(job_id, change)
+        job = self._transition(job_id, change, new_lease=(token, lease_seconds))
         return job, outcome["run"]
+
+    def requeue(self, job_id: str, max_attempts: int, *, reason: str,
+                give_up_as: str = "TooManyAttempts") -> Job | None:
+        """Put a ``running`` job whose attempt was lost back in ``queued`` (its lease dropped).
+
+        Used by the reconciler (lease lapsed) and by the runner (the Dask cluster was lost).
+        A job that has used every attempt fails instead, with ``reason`` in its error and
+        ``give_up_as`` as its type.
+        Returns the job if it is now queued, else None.
+        """
+        outcome = {"queued": False}
+
+        def change(job: Job, _lease: str | None) -> bool:
+            if job.state != RUNNING:
+                return False
+            if job.attempts >= max_attempts:
+                job.state = FAILED
+                job.finished_at = utc_now()
+                job.error = {"type": give_up_as,
+                             "message": f"{reason}; the job ran {job.attempts} times, giving up"}
+                return True
+            job.state = QUEUED
+            job.progress = {"fraction": 0.0, "message": reason[:200]}
+            outcome["queued"] = True
+            return True
+
+        job = self._transition(job_id, change)
+        return job if outcome["queued"] else None
+
+    def lease_holder(self, job_id: str) -> str | None:
+        return self.redis.get(lease_key(job_id))
 
     def report_progress(self, job_id: str, fraction: float, message: str) -> None:
         """Record progress; raises :class:`JobCancelled` once the job was cancelled."""
 
-        def change(job: Job) -> bool:
+        def change(job: Job, _lease: str | None) -> bool:
             if job.state != RUNNING:
                 return False
             job.progress = {"fraction": round(float(fraction), 4), "message": message[:200]}
@@ -297,10 +356,13 @@ class JobStore:
             raise JobCancelled("the job was cancelled")
 
     def mark_succeeded(
-        self, job_id: str, result: dict[str, Any], artifacts: list[dict[str, Any]]
+        self, job_id: str, result: dict[str, Any], artifacts: list[dict[str, Any]], token: str
     ) -> Job | None:
-        def change(job: Job) -> bool:
-            if job.state != RUNNING:
+        """Record the result of the attempt holding ``token``; a taken-over attempt records
+        nothing (the job as it is comes back, not succeeded)."""
+
+        def change(job: Job, lease: str | None) -> bool:
+            if job.state != RUNNING or lease != token:
                 return False
             job.state = SUCCEEDED
             job.finished_at = utc_now()
@@ -312,7 +374,7 @@ class JobStore:
         return self._transition(job_id, change)
 
     def mark_failed(self, job_id: str, error_type: str, message: str) -> Job | None:
-        def change(job: Job) -> bool:
+        def change(job: Job, _lease: str | None) -> bool:
             if job.finished:
                 return False
             job.state = FAILED
@@ -326,7 +388,7 @@ class JobStore:
         """Cancel the caller's queued or running job; a finished job is a 409."""
         self.get(job_id, owner)
 
-        def change(job: Job) -> bool:
+        def change(job: Job, _lease: str | None) -> bool:
             if job.finished:
                 raise Conflict(f"job {job_id} is already {job.state}")
             job.state = CANCELLED

@@ -6,7 +6,7 @@
     <data_dir>/tenants/<tenant>/jobs/<job id>/artifacts/<artifact>   (a finished job's outputs)
     <data_dir>/tenants/<tenant>/jobs/<job id>/attempt-<n>/            (outputs being written)
     <data_dir>/tenants/<tenant>/jobs/<job id>/work/                   (scratch: converted inputs)
-    <data_dir>/cache/<namespace>/                                     (derived data keyed by sha256)
+    <data_dir>/tenants/<tenant>/datasets/<dataset id>/cache/<namespace>/  (derived data, by sha256)
     <data_dir>/tmp/                                                   (uploads in flight)
 """
 
@@ -52,11 +52,6 @@ class DataLayout:
 
     def artifacts_dir(self, tenant: str, job_id: str) -> Path:
         return self.job_dir(tenant, job_id) / "artifacts"
-
-    def cache_dir(self, namespace: str) -> Path:
-        path = self.root / "cache" / namespace
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     def tmp_dir(self) -> Path:
         path = self.root / "tmp"

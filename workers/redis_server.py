@@ -70,7 +70,9 @@ class RedisServer:
             redis_server_binary(),
             "--dir", str(self.folder),
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            # fsync before answering each write: a job the gateway answered 202 for survives
+            # kill -9 of Redis (everysec could lose the last second of records).
+            "--appendfsync", "always",
             "--save", "",
             "--maxmemory-policy", "noeviction",
             "--logfile", str(self.folder / "redis.log"),

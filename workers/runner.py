@@ -8,11 +8,15 @@ This module is where at-least-once delivery becomes exactly one visible result:
 - each attempt writes into its own ``attempt-<n>`` folder, published by one rename, and the record
   only moves to ``succeeded`` from ``running``;
 - a cancel is seen by the progress callback (the kernel stops and cancels its Dask futures); a
-  kernel that stops reporting is ended by :class:`CancelWatchdog`.
+  kernel that stops reporting is ended by :class:`CancelWatchdog`;
+- a running attempt holds a lease (:mod:`osler.workers.leases`), renewed in a thread; an
+  attempt whose lease was taken over stops and publishes nothing, and the record moves to
+  ``succeeded`` only for the lease's holder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -27,13 +31,14 @@ from billiard.exceptions import SoftTimeLimitExceeded
 
 from osler.kernels.errors import InputError
 from osler.workers.datasets import Dataset, DatasetStore
-from osler.workers.errors import JobCancelled
+from osler.workers.errors import JobCancelled, LeaseLost
 from osler.workers.job_states import CANCELLED, SUCCEEDED
 from osler.workers.jobs import Job, JobStore
 from osler.workers.kinds import JobKind
 from osler.workers.layout import DataLayout, describe_artifacts, sweep_expired_jobs
+from osler.workers.leases import LeaseKeeper, Leases, new_token
 from osler.workers.models import ModelStore
-from osler.workers.redis_connection import connect
+from osler.workers.redis_connection import REDIS_DOWN_ERRORS, connect
 from osler.workers.settings import Settings
 
 log = logging.getLogger("osler.runner")
@@ -89,7 +94,10 @@ class JobContext:
     datasets: DatasetStore
     out_dir: Path
     work_dir: Path
+    lease: LeaseKeeper | None = None
     _last_progress: float = field(default=0.0, repr=False)
+    _dask: Any = field(default=None, repr=False)
+    _dask_used: bool = field(default=False, repr=False)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -102,7 +110,10 @@ class JobContext:
         return self.datasets.path(self.input_dataset(param))
 
     def progress(self, fraction: float, message: str) -> None:
-        """The kernels' progress callback: throttled writes; raises JobCancelled when cancelled."""
+        """The kernels' progress callback: throttled writes; raises JobCancelled when cancelled
+        and LeaseLost when another attempt took the job over."""
+        if self.lease is not None and self.lease.lost.is_set():
+            raise LeaseLost("another attempt took this job over")
         now = time.monotonic()
         if fraction < 1.0 and now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
             return
@@ -112,14 +123,28 @@ class JobContext:
     def dask_client(self) -> Any:
         from osler.workers.dask_client import get_client
 
-        return get_client(self.settings)
+        self._dask_used = True
+        self._dask = get_client(self.settings)
+        return self._dask
+
+    def dask_lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` came from losing the Dask scheduler (not from the job's own work)."""
+        if not self._dask_used:
+            return False
+        from osler.workers.dask_client import is_cluster_loss
+
+        return is_cluster_loss(self._dask, exc)
 
     @property
     def models(self) -> ModelStore:
         return ModelStore(self.store.redis, DataLayout(self.settings.data_dir))
 
-    def cache_dir(self, namespace: str) -> Path:
-        return DataLayout(self.settings.data_dir).cache_dir(namespace)
+    def dataset_cache_dir(self, dataset: Dataset, namespace: str) -> Path:
+        """Derived data of one of the caller's datasets (fingerprints): kept in the dataset's
+        own folder, so it expires and is deleted with the dataset and never leaves the tenant."""
+        path = self.datasets.path(dataset).parent / "cache" / namespace
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def _publish(attempt_dir: Path, artifacts_dir: Path, store: JobStore, job_id: str) -> bool:
@@ -159,50 +184,102 @@ def _register_model(
     result["model_id"] = model.id
 
 
+Requeue = Callable[[Job], None]
+"""Sends a job's message again (the task's app, the kind's queue)."""
+
+
 def run_job(
     job_id: str,
     work: Callable[[JobContext], dict[str, Any]],
     settings: Settings,
     kind: JobKind,
+    requeue: Requeue,
 ) -> None:
-    """Run one attempt of ``job_id`` with ``work`` and record the outcome in the job store."""
+    """Run one attempt of ``job_id`` with ``work`` and record the outcome in the job store.
+
+    Infrastructure failures are not job failures: when Redis drops, the attempt ends and leaves
+    the record to the reconciler (the lease lapses); when the Dask scheduler is lost, the job is
+    queued again (counted as an attempt) and fails with ``ComputeClusterLost`` only when it has
+    used every attempt.
+    """
     client = connect(settings)
     store = JobStore(client, settings.ttl_seconds)
     layout = DataLayout(settings.data_dir)
-    job, should_run = store.mark_running(job_id, settings.max_attempts)
-    if job is None or not should_run:
+    leases = Leases(client, settings.lease_seconds)
+    token = new_token()
+    job, should_run = store.mark_running(job_id, settings.max_attempts, token,
+                                         settings.lease_seconds)
+    if job is None:
         return
     job_dir = layout.job_dir(job.owner, job.id)
+    if not should_run:
+        if job.finished and job.state != SUCCEEDED:
+            _remove_scratch(job_dir)  # TooManyAttempts (or cancelled): no attempt folders stay
+        return
     attempt_dir = job_dir / f"attempt-{job.attempts}"
     work_dir = job_dir / "work"
-    shutil.rmtree(attempt_dir, ignore_errors=True)
+    _remove_scratch(job_dir)  # a killed attempt's folders go when the next one starts
     attempt_dir.mkdir(parents=True)
     work_dir.mkdir(parents=True, exist_ok=True)
-    ctx = JobContext(job, settings, store, DatasetStore(client, layout), attempt_dir, work_dir)
+    keeper = LeaseKeeper(leases, job_id, token)
+    ctx = JobContext(job, settings, store, DatasetStore(client, layout), attempt_dir, work_dir,
+                     lease=keeper)
     try:
-        with CancelWatchdog(store, job_id):
+        with keeper, CancelWatchdog(store, job_id):
             result = work(ctx)
+        if keeper.lost.is_set():
+            raise LeaseLost("another attempt took this job over")
     except JobCancelled:
         shutil.rmtree(job_dir, ignore_errors=True)
+        return
+    except LeaseLost:
+        return  # another attempt owns the job (and its folder) now
+    except REDIS_DOWN_ERRORS as exc:
+        log.warning(json.dumps({"event": "attempt_abandoned", "job_id": job_id,
+                                "why": f"job store unreachable: {type(exc).__name__}"}))
         return
     except InputError as exc:
         store.mark_failed(job_id, "InputError", str(exc))
     except SoftTimeLimitExceeded:
         store.mark_failed(job_id, "TimeLimitExceeded", "the job ran past its time limit")
     except Exception as exc:  # noqa: BLE001 - any other failure is recorded on the job
+        if ctx.dask_lost(exc):
+            _after_cluster_loss(store, settings, job_id, requeue)
+            return
         log.exception("job %s failed", job_id)
         store.mark_failed(job_id, type(exc).__name__, f"the job failed: {type(exc).__name__}")
     else:
         artifacts_dir = layout.artifacts_dir(job.owner, job.id)
+        if not leases.holds(job_id, token):
+            return  # taken over while finishing: the other attempt publishes
         if _publish(attempt_dir, artifacts_dir, store, job_id):
             _register_model(ctx, kind, result, artifacts_dir)
-            finished = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir))
-            if finished is None or finished.state == CANCELLED:
+            finished = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir),
+                                            token)
+            if finished is None or finished.state != SUCCEEDED:
                 if "model_id" in result:
                     ModelStore(client, layout).delete(result["model_id"], job.owner)
-                shutil.rmtree(job_dir, ignore_errors=True)
+                if finished is None or finished.state == CANCELLED:
+                    shutil.rmtree(job_dir, ignore_errors=True)
                 return
     finally:
         shutil.rmtree(attempt_dir, ignore_errors=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     sweep_expired_jobs(layout, settings.ttl_seconds)
+
+
+def _remove_scratch(job_dir: Path) -> None:
+    """Every attempt folder and the scratch folder of a job (a killed attempt leaves them)."""
+    for folder in [*job_dir.glob("attempt-*"), job_dir / "work"]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _after_cluster_loss(store: JobStore, settings: Settings, job_id: str,
+                        requeue: Requeue) -> None:
+    """The scheduler went away mid-job: run the job again on the next one, or give up."""
+    log.warning(json.dumps({"event": "compute_cluster_lost", "job_id": job_id}))
+    queued = store.requeue(job_id, settings.max_attempts,
+                           reason="the Dask cluster was lost during the job",
+                           give_up_as="ComputeClusterLost")
+    if queued is not None:
+        requeue(queued)

@@ -24,6 +24,10 @@ DEFAULT_MAX_ALL_PAIRS_BYTES = 2 * 1024**3
 DEFAULT_MAX_ACTIVE_JOBS = 100
 """Most queued or running jobs one tenant may have at once."""
 
+DEFAULT_LEASE_SECONDS = 30
+"""A running job's lease lives this long unless renewed (every third of it); a job whose lease
+lapses is run again by the reconciler."""
+
 
 def _env_int(environ: dict[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
@@ -54,6 +58,7 @@ class Settings:
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -75,6 +80,7 @@ class Settings:
             ),
             max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
+            lease_seconds=_env_int(env, "OSLER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
         )
 
     def with_changes(self, **changes: object) -> Settings:

@@ -1,11 +1,14 @@
-"""The embedded stack: Redis, a Dask LocalCluster, one Celery worker per queue and the gateway.
+"""The embedded stack: Redis, a Dask scheduler and workers, one Celery worker per queue and the
+gateway, each supervised (restarted with backoff when it dies).
 
 One machine, no set-up. The processes are the same ones the cluster mode runs (``osler worker``,
-``osler gateway``); only where Redis and the Dask scheduler come from differs.
+``osler gateway``, ``dask scheduler``, ``dask worker``); only where Redis and the Dask scheduler
+come from differs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -17,6 +20,7 @@ from types import TracebackType
 
 import requests
 
+from osler.api.cli.supervisor import Supervisor
 from osler.workers.kinds import QUEUES
 from osler.workers.processes import die_with_parent
 from osler.workers.redis_connection import connect
@@ -41,6 +45,26 @@ class StartupError(Exception):
     """The embedded stack could not start; the message says why."""
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _log_to(path: Path) -> None:
+    """Supervisor events (restarts) go to ``path`` and stderr, one JSON line each."""
+    logger = logging.getLogger("osler.supervisor")
+    if not any(isinstance(h, logging.FileHandler) and h.baseFilename == str(path)
+               for h in logger.handlers):
+        logger.addHandler(logging.FileHandler(path))
+        logger.addHandler(logging.StreamHandler())
+    logger.setLevel(logging.INFO)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,7 +79,7 @@ class EmbeddedStack:
         self.host = host
         self.port = port
         self.redis_server: RedisServer | None = None
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.supervisor = Supervisor()
         self.logs = settings.data_dir / "logs"
 
     @property
@@ -76,19 +100,28 @@ class EmbeddedStack:
     ) -> None:
         self.stop()
 
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The running children, in start order (Redis first when embedded)."""
+        return [c.process for c in self.supervisor.children
+                if c.process is not None and c.process.poll() is None]
+
     def start(self) -> None:
+        if not port_is_free(self.host, self.port):
+            raise StartupError(f"port {self.port} is in use on {self.host}: stop what listens "
+                               "there, or choose another with --port")
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
+        _log_to(self.logs / "supervisor.log")
         if self.settings.redis_url is None:
             self._start_redis()
         scheduler = self._start_dask()
         env = self._child_env(scheduler)
         for queue in QUEUES:
-            self._spawn(["worker", "--queues", queue], env, f"worker-{queue}.log")
-        self._spawn(
-            ["gateway", "--host", self.host, "--port", str(self.port)], env, "gateway.log"
-        )
+            self._spawn(f"worker-{queue}", ["worker", "--queues", queue], env)
+        self._spawn("gateway", ["gateway", "--host", self.host, "--port", str(self.port)], env)
         self._wait_until_ready()
+        self.supervisor.watch()
 
     def _start_dask(self) -> str:
         """A Dask scheduler and workers (one thread each), as ``dask`` processes like the
@@ -96,15 +129,18 @@ class EmbeddedStack:
         address = f"tcp://127.0.0.1:{free_port()}"
         env = {**os.environ, **DASK_QUIET_WHEN_IDLE}
         self._spawn_command(
+            "dask-scheduler",
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
              "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"],
-            env, "dask-scheduler.log",
+            env,
         )
+        # A dask worker exits when its scheduler is lost; the supervisor starts it again.
         self._spawn_command(
+            "dask-workers",
             [sys.executable, "-m", "distributed.cli.dask_worker", address,
              "--nworkers", str(self.settings.dask_workers), "--nthreads", "1",
              "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard"],
-            env, "dask-workers.log",
+            env,
         )
         return address
 
@@ -115,7 +151,10 @@ class EmbeddedStack:
                 f"osler is already running on {self.settings.data_dir} "
                 "(stop it, or set OSLER_DATA_DIR to another folder)"
             )
-        self.redis_server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
+        server = RedisServer(socket_path.parent, unix_socket=socket_path)
+        self.redis_server = server
+        # Restarted from its AOF, so every record written before a crash comes back.
+        self.supervisor.add("redis", lambda: server.start().process)
 
     def _child_env(self, scheduler: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -127,30 +166,33 @@ class EmbeddedStack:
             env.pop("OSLER_REDIS_URL", None)
         return env
 
-    def _spawn(self, args: list[str], env: dict[str, str], log_name: str) -> None:
-        self._spawn_command([sys.executable, "-m", "osler.api.cli", *args], env, log_name)
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self._spawn_command(name, [sys.executable, "-m", "osler.api.cli", *args], env)
 
-    def _spawn_command(self, command: list[str], env: dict[str, str], log_name: str) -> None:
-        log = (self.logs / log_name).open("ab")
-        self.processes.append(
-            subprocess.Popen(
-                command,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        )
+    def _spawn_command(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log_path = self.logs / f"{name}.log"
+
+        def start() -> subprocess.Popen[bytes]:
+            with log_path.open("ab") as log:
+                return subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
+                )
+
+        self.supervisor.add(name, start)
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
+            for child in self.supervisor.children:
+                if child.process is not None and child.process.poll() is not None:
                     raise StartupError(
-                        f"a stack process exited early (code {process.returncode}); "
-                        f"see the logs in {self.logs}"
+                        f"{child.name} exited early (code {child.process.returncode}); "
+                        f"see {self.logs / (child.name + '.log')}"
                     )
             try:
                 if requests.get(self.url + "/readyz", timeout=2).status_code == 200:
@@ -164,16 +206,19 @@ class EmbeddedStack:
         return TenantStore(connect(self.settings)).create_token(tenant)
 
     def stop(self) -> None:
-        for process in self.processes:
+        self.supervisor.stop()
+        others = [c.process for c in self.supervisor.children
+                  if c.name != "redis" and c.process is not None]
+        for process in others:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
+        for process in others:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        self.processes = []
+        self.supervisor.children = []
         if self.redis_server is not None:
             self.redis_server.stop()
             self.redis_server = None

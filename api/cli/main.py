@@ -71,8 +71,13 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    import osler.workers.worker_loops  # noqa: F401  (heartbeat, reconciler, Dask probe)
     from osler.workers.celery_app import make_celery, set_celery
 
+    # Celery logs each task's return value at INFO: inference answers are patient data.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     celery_app = set_celery(make_celery(settings))
     celery_app.worker_main(
         [

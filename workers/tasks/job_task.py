@@ -8,10 +8,14 @@ from typing import Any
 from celery import shared_task
 
 from osler.workers.celery_app import app_settings
+from osler.workers.jobs import Job
 from osler.workers.kinds import JobKind
 from osler.workers.runner import JobContext, run_job
 
 Work = Callable[[JobContext], dict[str, Any]]
+
+REQUEUE_DELAY_SECONDS = 3
+"""A job queued again after its Dask cluster was lost waits this long (the scheduler restarts)."""
 
 
 def job_task(kind: JobKind) -> Callable[[Work], Any]:
@@ -23,7 +27,11 @@ def job_task(kind: JobKind) -> Callable[[Work], Any]:
     def decorate(work: Work) -> Any:
         @shared_task(name=kind.task_name, bind=True, ignore_result=True)
         def task(self: Any, job_id: str) -> None:
-            run_job(job_id, work, app_settings(self.app), kind)
+            def requeue(job: Job) -> None:
+                self.app.send_task(kind.task_name, args=[job.id], queue=kind.queue,
+                                   task_id=job.id, countdown=REQUEUE_DELAY_SECONDS)
+
+            run_job(job_id, work, app_settings(self.app), kind, requeue)
 
         task.work = work
         return task

@@ -22,7 +22,7 @@ def drug_similarity(ctx: JobContext) -> dict[str, Any]:
         queries_path=ctx.datasets.path(queries) if queries else None,
         library_sha256=library.sha256,
         queries_sha256=queries.sha256 if queries else None,
-        cache_dir=ctx.cache_dir("fingerprints"),
+        cache_dir=ctx.dataset_cache_dir(library, "fingerprints"),
         mode=params["mode"],
         metric=params["metric"],
         k=params["k"],

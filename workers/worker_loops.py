@@ -1,0 +1,128 @@
+"""What a Celery worker's main process does beside consuming tasks, from ready to shutdown.
+
+- a **heartbeat**: ``osler:worker:<hostname>`` every few seconds (``/readyz`` reads the queues
+  a worker serves from its hostname, ``compute+train@host``);
+- the **reconciler** (:mod:`osler.workers.reconciler`), one pass at a time across the cluster;
+- a **Dask probe** (compute workers with a configured scheduler): a small process of its own that
+  keeps a client of the scheduler and writes ``osler:dask:<hostname>`` with the number of Dask
+  workers connected, so ``/readyz`` knows when computing cannot run. It is a separate process
+  (spawned, not forked) so the prefork pool never inherits a Dask event loop.
+
+``osler worker`` connects these to Celery's ``worker_ready`` / ``worker_shutdown`` signals by
+importing this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import socket
+import threading
+import time
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from osler.workers.celery_app import app_settings, get_celery
+from osler.workers.jobs import Job, JobStore
+from osler.workers.kinds import COMPUTE, all_kinds
+from osler.workers.processes import die_with_parent
+from osler.workers.reconciler import Reconciler
+from osler.workers.redis_connection import connect
+from osler.workers.settings import Settings
+
+log = logging.getLogger("osler.worker")
+
+HEARTBEAT_SECONDS = 5
+"""How often a worker says it is alive; ``/readyz`` wants one seen within the TTL."""
+
+HEARTBEAT_TTL_SECONDS = 20
+
+
+def worker_key(hostname: str) -> str:
+    return f"osler:worker:{hostname}"
+
+
+def dask_key(hostname: str) -> str:
+    return f"osler:dask:{hostname}"
+
+
+def queues_of(hostname: str) -> list[str]:
+    """The queues a worker serves, from its hostname (``compute+train@host``)."""
+    return hostname.partition("@")[0].split("+")
+
+
+def _beat(hostname: str, settings: Settings, stop: threading.Event) -> None:
+    client = connect(settings)
+    while not stop.is_set():
+        try:
+            client.set(worker_key(hostname), "alive", ex=HEARTBEAT_TTL_SECONDS)
+        except Exception:  # noqa: BLE001 - Redis may be restarting; try again next beat
+            pass
+        stop.wait(HEARTBEAT_SECONDS)
+
+
+def probe_dask(hostname: str, settings: Settings) -> None:
+    """Run in its own process: report the scheduler's worker count until the parent dies."""
+    die_with_parent()
+    from distributed import Client
+
+    redis_client = connect(settings)
+    dask: Any = None
+    while True:
+        try:
+            if dask is None or dask.status != "running":
+                if dask is not None:
+                    dask.close(timeout=2)
+                dask = Client(settings.dask_scheduler, timeout=5, set_as_default=False)
+            workers = len(dask.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - scheduler down or restarting: zero workers for now
+            workers, dask = 0, None
+        try:
+            redis_client.set(dask_key(hostname), json.dumps({"workers": workers}),
+                             ex=HEARTBEAT_TTL_SECONDS)
+        except Exception:  # noqa: BLE001 - Redis restarting
+            pass
+        time.sleep(HEARTBEAT_SECONDS)
+
+
+class WorkerLoops:
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.probe: multiprocessing.process.BaseProcess | None = None
+
+    def start(self, hostname: str, app: Any) -> None:
+        settings = app_settings(app)
+        threading.Thread(target=_beat, args=(hostname, settings, self.stop), daemon=True).start()
+
+        def send(job: Job) -> None:
+            kind = all_kinds()[job.kind]
+            app.send_task(kind.task_name, args=[job.id], queue=kind.queue, task_id=job.id)
+
+        reconciler = Reconciler(JobStore(connect(settings), settings.ttl_seconds), send,
+                                max_attempts=settings.max_attempts)
+        threading.Thread(target=reconciler.run_forever, args=(self.stop,), daemon=True).start()
+        if settings.dask_scheduler and COMPUTE in queues_of(hostname):
+            self.probe = multiprocessing.get_context("spawn").Process(
+                target=probe_dask, args=(hostname, settings), daemon=True)
+            self.probe.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self.probe is not None and self.probe.is_alive():
+            self.probe.terminate()
+
+
+_loops = WorkerLoops()
+
+
+@worker_ready.connect
+def _on_ready(sender: Any = None, **_: object) -> None:
+    hostname = getattr(sender, "hostname", None) or socket.gethostname()
+    _loops.start(hostname, getattr(sender, "app", None) or get_celery())
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_: object) -> None:
+    _loops.shutdown()
