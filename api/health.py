@@ -22,20 +22,23 @@ def healthz() -> dict[str, str]:
 
 @bp.get("/readyz")
 def readyz() -> dict[str, object]:
-    """Redis answers, every queue has a live worker, and (when a Dask scheduler is configured)
-    at least one Dask worker is connected to it; else 503 naming what is missing."""
+    """Ready when Redis answers, every queue has a live worker, and (when a Dask scheduler is
+    configured) at least one Dask worker is connected; the body reports each part, and a 503
+    names what is missing."""
     svc = services()
     client = svc.redis
     client.ping()
     workers = sorted(k.removeprefix(worker_key("")) for k in client.scan_iter(worker_key("*")))
-    served = {queue for hostname in workers for queue in queues_of(hostname)}
-    missing = [f"a worker for the {queue!r} queue" for queue in QUEUES if queue not in served]
-    dask_workers = None
+    queues = {queue: [h for h in workers if queue in queues_of(h)] for queue in QUEUES}
+    missing = [f"a worker for the {queue!r} queue" for queue, seen in queues.items() if not seen]
+    parts: dict[str, object] = {"redis": "ok", "queues": queues}
     if svc.settings.dask_scheduler:
         reports = [client.get(key) for key in client.scan_iter(dask_key("*"))]
         dask_workers = max((json.loads(r)["workers"] for r in reports if r), default=0)
+        parts["dask"] = {"workers": dask_workers}
         if dask_workers == 0:
             missing.append("a Dask worker connected to the scheduler")
     if missing:
-        raise ServiceUnavailable("not ready: no " + "; no ".join(missing), missing=missing)
-    return {"status": "ready", "workers": workers, "dask_workers": dask_workers}
+        raise ServiceUnavailable("not ready: no " + "; no ".join(missing), missing=missing,
+                                 parts=parts)
+    return {"status": "ready", "workers": workers, "parts": parts}

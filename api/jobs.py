@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, request, send_file
 
 from osler.api.auth import current_tenant, require_tenant
+from osler.api.job_json import job_json
 from osler.api.services import services
 from osler.api.validation import parse_job_request, resolve_inputs
 from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
@@ -31,7 +32,7 @@ _WAIT_SLOTS = threading.BoundedSemaphore(WAITS_PER_PROCESS)
 
 
 def _job_response(job: Job, status: int) -> Response:
-    response = Response(json.dumps(job.public()), status=status, mimetype="application/json")
+    response = Response(json.dumps(job_json(job)), status=status, mimetype="application/json")
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return response
 
@@ -103,7 +104,7 @@ def list_jobs() -> dict[str, Any]:
         limit=limit,
         cursor=request.args.get("cursor") or None,
     )
-    return {"jobs": [job.public() for job in jobs], "next_cursor": cursor}
+    return {"jobs": [job_json(job) for job in jobs], "next_cursor": cursor}
 
 
 @bp.get("/<job_id>")
@@ -113,10 +114,10 @@ def get_job(job_id: str) -> dict[str, Any]:
     jobs = services().jobs
     if wait and _WAIT_SLOTS.acquire(blocking=False):
         try:
-            return jobs.wait_finished(job_id, current_tenant(), wait).public()
+            return job_json(jobs.wait_finished(job_id, current_tenant(), wait))
         finally:
             _WAIT_SLOTS.release()
-    return jobs.get(job_id, current_tenant()).public()
+    return job_json(jobs.get(job_id, current_tenant()))
 
 
 def _wait_seconds(raw: str | None) -> float:

@@ -32,3 +32,18 @@ def test_compose_runs_every_part_with_durable_redis():
         assert "osler-data:/data" in services[name]["volumes"]
         assert "container_name" not in services[name]  # scalable with --scale
         assert "healthcheck" in services[name]
+
+
+def test_the_monitoring_profile_scrapes_the_gateway_and_runs_flower():
+    spec = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = spec["services"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["flower"]["profiles"] == ["monitoring"]
+    assert "flower" in services["flower"]["command"]
+    scrape = yaml.safe_load((REPO / "monitoring" / "prometheus.yml").read_text())
+    job = scrape["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["gateway:8000"]
+    # Every restartable part comes back by itself (a dask worker exits with its scheduler)
+    for name in ("redis", "dask-scheduler", "dask-worker", "worker", "gateway"):
+        assert services[name]["restart"] == "unless-stopped"

@@ -41,9 +41,10 @@ def test_submit_poll_and_fetch_matrix_equal_to_float64_reference(client, token, 
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert set(job) == {
         "id", "kind", "state", "params", "progress", "created_at", "started_at",
-        "finished_at", "attempts", "error", "result", "artifacts",
+        "finished_at", "attempts", "error", "result", "artifacts", "queue",
     }
     assert job["state"] == "queued"
+    assert job["queue"]["name"] == "compute" and job["queue"]["position"] >= 1
     # Then it succeeds with the seed formula's matrix
     done = wait_for_job(client, token, job["id"])
     assert done["state"] == "succeeded", done["error"]

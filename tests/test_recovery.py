@@ -243,3 +243,7 @@ def test_embedded_stack_restarts_a_killed_redis_and_keeps_working(tmp_path: Path
         assert client.wait(job["id"], timeout=90)["state"] == "succeeded"
         restarts = (settings.data_dir / "logs" / "supervisor.log").read_text()
         assert '"child": "redis"' in restarts and "child_restarted" in restarts
+        # The Dask dashboard renders (bokeh is installed), on the gateway's host
+        dashboard = requests.get(stack.dask_dashboard_url, timeout=10)
+        assert dashboard.status_code == 200 and "<html" in dashboard.text.lower()
+        assert "needs bokeh" not in dashboard.text.lower()

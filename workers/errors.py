@@ -13,6 +13,7 @@
     ├── TooManyRequests (429)
     ├── ServiceUnavailable (503)
     └── JobError (job failures; never an HTTP response)
+        ├── JobFailed (the task's end when its job failed: the record's error type and message)
         ├── JobCancelled
         ├── LeaseLost
         ├── ComputeClusterLost
@@ -91,6 +92,10 @@ class ServiceUnavailable(OslerError):
 
 class JobError(OslerError):
     """A job could not finish; recorded in the job's ``error``, never sent as a response."""
+
+
+class JobFailed(JobError):
+    title = "Job failed"
 
 
 class JobCancelled(JobError):

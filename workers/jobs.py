@@ -21,6 +21,8 @@ import redis
 from osler.workers.clock import parse_utc, utc_now
 from osler.workers.errors import BadRequest, Conflict, JobCancelled, NotFound
 from osler.workers.ids import is_uuid4, new_id
+from osler.workers.job_log import append_event, log_key
+from osler.workers.job_metrics import record_transition
 from osler.workers.job_states import (
     CANCELLED,
     FAILED,
@@ -96,6 +98,16 @@ def _duration_seconds(job: Job) -> float | None:
     return None
 
 
+def _state_details(job: Job) -> dict[str, Any]:
+    """What a state event says beyond the state: the failure and the stage it happened in, or
+    why a job went back to the queue."""
+    if job.error is not None:
+        return {"error": job.error, "stage": job.progress["message"]}
+    if job.state == QUEUED and job.progress["message"]:
+        return {"message": job.progress["message"]}
+    return {}
+
+
 def _encode_cursor(score: float, job_id: str) -> str:
     return base64.urlsafe_b64encode(f"{score!r}|{job_id}".encode()).decode()
 
@@ -130,9 +142,11 @@ class JobStore:
         return job
 
     def delete(self, job: Job) -> None:
-        """Forget a job that never reached a worker (its message could not be sent)."""
+        """Forget a job: one that never reached a worker (its message could not be sent), or
+        a finished one its owner deletes (``DELETE /v1/jobs/<id>``; the caller removes its
+        folder)."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(_job_key(job.id))
+        pipe.delete(_job_key(job.id), log_key(job.id), lease_key(job.id))
         pipe.zrem(_tenant_jobs_key(job.owner), job.id)
         pipe.srem(_tenant_active_key(job.owner), job.id)
         pipe.execute()
@@ -255,11 +269,20 @@ class JobStore:
                         return None
                     job = Job.decode(raw)
                     before = job.state
+                    progress_before = job.progress["message"]
                     if not change(job, pipe.get(lease)):
                         pipe.unwatch()
                         return job
                     pipe.multi()
                     pipe.set(key, job.encode(), keepttl=True)
+                    if job.state != before:
+                        append_event(pipe, job.id, self.ttl_seconds, "state", state=job.state,
+                                     attempt=job.attempts, **_state_details(job))
+                    elif job.progress["message"] != progress_before:
+                        append_event(pipe, job.id, self.ttl_seconds, "progress",
+                                     attempt=job.attempts, **job.progress)
+                    if job.state != before:
+                        record_transition(pipe, job, before)
                     if job.finished:
                         pipe.srem(_tenant_active_key(job.owner), job.id)
                     if job.state != RUNNING:
@@ -277,15 +300,16 @@ class JobStore:
 
     def mark_running(
         self, job_id: str, max_attempts: int, token: str, lease_seconds: float
-    ) -> tuple[Job | None, bool]:
-        """Start an attempt holding the lease ``token``. Returns (job, should_run).
+    ) -> tuple[Job | None, str]:
+        """Start an attempt holding the lease ``token``. Returns (job, decision): ``"run"``,
+        ``"gave_up"`` (this call failed it as ``TooManyAttempts``) or ``"skip"``.
 
         A finished job is never run again. A ``running`` job whose lease is alive belongs to
         another attempt (a message delivered twice) and is left alone, unless the holder is a
         dead process of this host. ``attempts`` counts the runs started; the run that would
         exceed ``max_attempts`` is not started and the job fails with ``TooManyAttempts``.
         """
-        outcome = {"run": False}
+        outcome = {"decision": "skip"}
 
         def change(job: Job, lease: str | None) -> bool:
             if job.finished:
@@ -293,6 +317,7 @@ class JobStore:
             if job.state == RUNNING and lease is not None and not holder_is_gone(lease):
                 return False
             if job.attempts >= max_attempts:
+                outcome["decision"] = "gave_up"
                 job.state = FAILED
                 job.finished_at = utc_now()
                 job.error = {
@@ -305,11 +330,11 @@ class JobStore:
             job.started_at = utc_now()
             job.progress = {"fraction": 0.0, "message": f"attempt {job.attempts} started"}
             job.error = None
-            outcome["run"] = True
+            outcome["decision"] = "run"
             return True
 
         job = self._transition(job_id, change, new_lease=(token, lease_seconds))
-        return job, outcome["run"]
+        return job, outcome["decision"]
 
     def requeue(self, job_id: str, max_attempts: int, *, reason: str,
                 give_up_as: str = "TooManyAttempts") -> Job | None:

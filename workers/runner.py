@@ -194,8 +194,11 @@ def run_job(
     settings: Settings,
     kind: JobKind,
     requeue: Requeue,
-) -> None:
+) -> Job | None:
     """Run one attempt of ``job_id`` with ``work`` and record the outcome in the job store.
+
+    Returns the record as this attempt left it when the attempt ended the job (succeeded,
+    failed or cancelled, or failed as ``TooManyAttempts`` instead of starting), else None.
 
     Infrastructure failures are not job failures: when Redis drops, the attempt ends and leaves
     the record to the reconciler (the lease lapses); when the Dask scheduler is lost, the job is
@@ -207,15 +210,15 @@ def run_job(
     layout = DataLayout(settings.data_dir)
     leases = Leases(client, settings.lease_seconds)
     token = new_token()
-    job, should_run = store.mark_running(job_id, settings.max_attempts, token,
-                                         settings.lease_seconds)
+    job, decision = store.mark_running(job_id, settings.max_attempts, token,
+                                       settings.lease_seconds)
     if job is None:
-        return
+        return None
     job_dir = layout.job_dir(job.owner, job.id)
-    if not should_run:
+    if decision != "run":
         if job.finished and job.state != SUCCEEDED:
             _remove_scratch(job_dir)  # TooManyAttempts (or cancelled): no attempt folders stay
-        return
+        return job if decision == "gave_up" else None
     attempt_dir = job_dir / f"attempt-{job.attempts}"
     work_dir = job_dir / "work"
     _remove_scratch(job_dir)  # a killed attempt's folders go when the next one starts
@@ -224,6 +227,7 @@ def run_job(
     keeper = LeaseKeeper(leases, job_id, token)
     ctx = JobContext(job, settings, store, DatasetStore(client, layout), attempt_dir, work_dir,
                      lease=keeper)
+    outcome: Job | None = None
     try:
         with keeper, CancelWatchdog(store, job_id):
             result = work(ctx)
@@ -231,41 +235,42 @@ def run_job(
             raise LeaseLost("another attempt took this job over")
     except JobCancelled:
         shutil.rmtree(job_dir, ignore_errors=True)
-        return
+        return store.load(job_id)
     except LeaseLost:
-        return  # another attempt owns the job (and its folder) now
+        return None  # another attempt owns the job (and its folder) now
     except REDIS_DOWN_ERRORS as exc:
         log.warning(json.dumps({"event": "attempt_abandoned", "job_id": job_id,
                                 "why": f"job store unreachable: {type(exc).__name__}"}))
-        return
+        return None
     except InputError as exc:
-        store.mark_failed(job_id, "InputError", str(exc))
+        outcome = store.mark_failed(job_id, "InputError", str(exc))
     except SoftTimeLimitExceeded:
-        store.mark_failed(job_id, "TimeLimitExceeded", "the job ran past its time limit")
+        outcome = store.mark_failed(job_id, "TimeLimitExceeded", "the job ran past its time limit")
     except Exception as exc:  # noqa: BLE001 - any other failure is recorded on the job
         if ctx.dask_lost(exc):
-            _after_cluster_loss(store, settings, job_id, requeue)
-            return
+            return _after_cluster_loss(store, settings, job_id, requeue)
         log.exception("job %s failed", job_id)
-        store.mark_failed(job_id, type(exc).__name__, f"the job failed: {type(exc).__name__}")
+        outcome = store.mark_failed(job_id, type(exc).__name__,
+                                    f"the job failed: {type(exc).__name__}")
     else:
         artifacts_dir = layout.artifacts_dir(job.owner, job.id)
         if not leases.holds(job_id, token):
-            return  # taken over while finishing: the other attempt publishes
+            return None  # taken over while finishing: the other attempt publishes
         if _publish(attempt_dir, artifacts_dir, store, job_id):
             _register_model(ctx, kind, result, artifacts_dir)
-            finished = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir),
-                                            token)
-            if finished is None or finished.state != SUCCEEDED:
+            outcome = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir),
+                                           token)
+            if outcome is None or outcome.state != SUCCEEDED:
                 if "model_id" in result:
                     ModelStore(client, layout).delete(result["model_id"], job.owner)
-                if finished is None or finished.state == CANCELLED:
+                if outcome is None or outcome.state == CANCELLED:
                     shutil.rmtree(job_dir, ignore_errors=True)
-                return
+                return outcome
     finally:
         shutil.rmtree(attempt_dir, ignore_errors=True)
         shutil.rmtree(work_dir, ignore_errors=True)
     sweep_expired_jobs(layout, settings.ttl_seconds)
+    return outcome
 
 
 def _remove_scratch(job_dir: Path) -> None:
@@ -275,11 +280,14 @@ def _remove_scratch(job_dir: Path) -> None:
 
 
 def _after_cluster_loss(store: JobStore, settings: Settings, job_id: str,
-                        requeue: Requeue) -> None:
-    """The scheduler went away mid-job: run the job again on the next one, or give up."""
+                        requeue: Requeue) -> Job | None:
+    """The scheduler went away mid-job: run the job again on the next one (None), or give up
+    (the failed record)."""
     log.warning(json.dumps({"event": "compute_cluster_lost", "job_id": job_id}))
     queued = store.requeue(job_id, settings.max_attempts,
                            reason="the Dask cluster was lost during the job",
                            give_up_as="ComputeClusterLost")
     if queued is not None:
         requeue(queued)
+        return None
+    return store.load(job_id)

@@ -39,6 +39,17 @@ def _env_int(environ: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_switch(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a running osler process."""
@@ -59,6 +70,8 @@ class Settings:
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    metrics: bool = True
+    """Serve ``GET /metrics`` (``OSLER_METRICS=on|off``)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -81,6 +94,7 @@ class Settings:
             max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
             lease_seconds=_env_int(env, "OSLER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
+            metrics=_env_switch(env, "OSLER_METRICS", True),
         )
 
     def with_changes(self, **changes: object) -> Settings:

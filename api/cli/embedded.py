@@ -74,10 +74,12 @@ def free_port() -> int:
 class EmbeddedStack:
     """Start everything for ``settings`` on ``host:port``; stop it all on exit."""
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 8000,
+                 dask_dashboard_port: int | None = None) -> None:
         self.settings = settings
         self.host = host
         self.port = port
+        self.dask_dashboard_port = dask_dashboard_port or free_port()
         self.redis_server: RedisServer | None = None
         self.supervisor = Supervisor()
         self.logs = settings.data_dir / "logs"
@@ -85,6 +87,11 @@ class EmbeddedStack:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def dask_dashboard_url(self) -> str:
+        """The Dask scheduler's dashboard (bokeh), bound to the gateway's host."""
+        return f"http://{self.host}:{self.dask_dashboard_port}/status"
 
     def __enter__(self) -> EmbeddedStack:
         try:
@@ -107,9 +114,11 @@ class EmbeddedStack:
                 if c.process is not None and c.process.poll() is None]
 
     def start(self) -> None:
-        if not port_is_free(self.host, self.port):
-            raise StartupError(f"port {self.port} is in use on {self.host}: stop what listens "
-                               "there, or choose another with --port")
+        for port, option in ((self.port, "--port"),
+                             (self.dask_dashboard_port, "--dask-dashboard-port")):
+            if not port_is_free(self.host, port):
+                raise StartupError(f"port {port} is in use on {self.host}: stop what listens "
+                                   f"there, or choose another with {option}")
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         _log_to(self.logs / "supervisor.log")
@@ -131,7 +140,8 @@ class EmbeddedStack:
         self._spawn_command(
             "dask-scheduler",
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-             "--port", address.rsplit(":", 1)[1], "--dashboard-address", ":0"],
+             "--port", address.rsplit(":", 1)[1],
+             "--dashboard-address", f"{self.host}:{self.dask_dashboard_port}"],
             env,
         )
         # A dask worker exits when its scheduler is lost; the supervisor starts it again.

@@ -45,18 +45,28 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from osler.api.cli.embedded import EmbeddedStack, wait_for_signal
 
-    with EmbeddedStack(settings, args.host, args.port) as stack:
+    with EmbeddedStack(settings, args.host, args.port, args.dask_dashboard_port) as stack:
         token = stack.create_token("default")
         write_client_config(settings, stack.url, token)
         print(f"token: {token}", flush=True)
         print(f"url: {stack.url}", flush=True)
+        print(f"dask dashboard: {stack.dask_dashboard_url}", flush=True)
         print("osler is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
         wait_for_signal()
     return 0
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import shutil
+
     from gunicorn.app.wsgiapp import run
+
+    # One folder for the metrics of every gunicorn worker process, fresh for each gateway.
+    metrics_dir = settings.data_dir / "prometheus" / f"gateway-{os.getpid()}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
     sys.argv = [
         "gunicorn",
@@ -196,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the embedded stack (Redis, workers, Dask, gateway)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--dask-dashboard-port", type=int, default=8787,
+                    help="the Dask dashboard's port, on --host (default 8787)")
     up.set_defaults(func=cmd_up)
 
     gateway = sub.add_parser("gateway", help="run the gateway alone (cluster mode)")

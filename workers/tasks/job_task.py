@@ -8,6 +8,8 @@ from typing import Any
 from celery import shared_task
 
 from osler.workers.celery_app import app_settings
+from osler.workers.errors import JobCancelled, JobFailed
+from osler.workers.job_states import CANCELLED, FAILED
 from osler.workers.jobs import Job
 from osler.workers.kinds import JobKind
 from osler.workers.runner import JobContext, run_job
@@ -16,6 +18,19 @@ Work = Callable[[JobContext], dict[str, Any]]
 
 REQUEUE_DELAY_SECONDS = 3
 """A job queued again after its Dask cluster was lost waits this long (the scheduler restarts)."""
+
+
+def raise_for_outcome(job: Job | None) -> None:
+    """End the Celery task as the job ended: a failed job is a FAILURE carrying its error type
+    (Flower and ``celery inspect`` show it), a cancelled one a FAILURE with ``JobCancelled``;
+    anything else (succeeded, or this delivery had nothing to do) is a SUCCESS."""
+    if job is None:
+        return
+    if job.state == FAILED and job.error is not None:
+        raise JobFailed(f"{job.error['type']}: {job.error['message']}",
+                        error_type=job.error["type"])
+    if job.state == CANCELLED:
+        raise JobCancelled("the job was cancelled")
 
 
 def job_task(kind: JobKind) -> Callable[[Work], Any]:
@@ -31,7 +46,8 @@ def job_task(kind: JobKind) -> Callable[[Work], Any]:
                 self.app.send_task(kind.task_name, args=[job.id], queue=kind.queue,
                                    task_id=job.id, countdown=REQUEUE_DELAY_SECONDS)
 
-            run_job(job_id, work, app_settings(self.app), kind, requeue)
+            outcome = run_job(job_id, work, app_settings(self.app), kind, requeue)
+            raise_for_outcome(outcome)
 
         task.work = work
         return task
