@@ -25,7 +25,9 @@ import numpy as np
 from osler.kernels.capped import (
     DEFAULT_MAX_INSPECT_BYTES,
     MAX_HEADER_LINE_BYTES,
+    MAX_HEADER_LINES,
     ByteBudget,
+    count_lines,
     lines,
     open_capped,
     open_zip,
@@ -329,22 +331,17 @@ def check_bed_header(head: bytes, size: int, n: int, m: int, label: str) -> None
 
 def _count_samples(stream: IO[bytes], label: str) -> int:
     """Samples (non-empty lines) of a .fam stream, checking each has FID and IID."""
-    n = 0
-    for number, line in lines(stream, label, ".fam"):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) < 2:
-            raise InputError(f"{label}: .fam line {number} has 1 field; expected FID IID ...")
-        n += 1
+    n, single = count_lines(stream, label, ".fam", check_fields=True)
     if n == 0:
         raise InputError(f"{label}: the .fam file lists no samples")
+    if single is not None:
+        raise InputError(f"{label}: .fam line {single} has 1 field; expected FID IID ...")
     return n
 
 
 def _count_variants(stream: IO[bytes], label: str) -> int:
     """Variants (non-empty lines) of a .bim stream."""
-    m = sum(1 for _, line in lines(stream, label, ".bim") if line.strip())
+    m, _ = count_lines(stream, label, ".bim")
     if m == 0:
         raise InputError(f"{label}: the .bim file lists no variants")
     return m
@@ -438,8 +435,11 @@ def vcf_sample_count(path: Path, max_bytes: int = DEFAULT_MAX_INSPECT_BYTES) -> 
                 if number == 1 and not line.startswith(b"##fileformat=VCF"):
                     raise InputError(f"{path.name}: not a readable VCF (line 1 is not "
                                      "##fileformat=VCF...)")
-                if line.startswith(b"##"):
+                if line.startswith(b"##") and number < MAX_HEADER_LINES:
                     continue
+                if line.startswith(b"##"):
+                    raise InputError(f"{path.name}: the VCF header has more than "
+                                     f"{MAX_HEADER_LINES} lines")
                 if not line.startswith(b"#CHROM"):
                     raise InputError(f"{path.name}: not a readable VCF (line {number} comes "
                                      "before the #CHROM header line)")
