@@ -12,12 +12,10 @@ import threading
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pytest
 
 from osler.workers.datasets import MAX_FILE_NAME_CHARS, DatasetStore
@@ -25,34 +23,10 @@ from osler.workers.layout import DataLayout
 from osler.workers.redis_connection import connect
 from osler.workers.tenants import TenantStore
 from tests.bombs import MiB, bim_bomb_zip, padded_tar_gz
-from tests.conftest import auth, npy_bytes, upload, wait_for_job
+from tests.conftest import auth, npy_bytes, peak_rss_growth, upload, wait_for_job
 
 CANARY = "PATIENT-CANARY-7"
 RSS_GROWTH_LIMIT = 64 * MiB
-
-
-def peak_rss_growth(call: Callable[[], Any]) -> tuple[Any, int]:
-    """``call()`` and how far this process's RSS rose above its start while it ran (the Flask
-    test client runs the gateway in this process), sampled every 5 ms."""
-    process = psutil.Process()
-    start = process.memory_info().rss
-    peak = start
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, process.memory_info().rss)
-            done.wait(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        result = call()
-    finally:
-        done.set()
-        sampler.join()
-    return result, max(peak, process.memory_info().rss) - start
 
 
 def submit(client: Any, token: str, params: dict[str, Any], kind: str = "genome-distance") -> Any:

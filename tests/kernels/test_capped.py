@@ -8,6 +8,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from osler.kernels.capped import (
@@ -21,6 +22,7 @@ from osler.kernels.errors import InputError
 from osler.kernels.genome.genotypes import inspect_genotypes
 from osler.kernels.molecules.readers import count_records
 from tests.bombs import FAM, MiB, bim_bomb_zip, padded_tar_gz
+from tests.conftest import peak_rss_growth
 
 CANARY = "PATIENT-CANARY-7"
 
@@ -57,6 +59,23 @@ def test_bim_bomb_zip_is_counted_as_a_stream_and_refused(tmp_path: Path) -> None
     # and under a smaller budget the count stops at the budget, naming it
     with pytest.raises(InputError, match=f"more than {64 * MiB} bytes once decompressed"):
         inspect_genotypes(path, max_bytes=64 * MiB)
+
+
+def test_npy_values_are_checked_without_holding_the_file_in_memory(tmp_path: Path) -> None:
+    # Pages read through a memory map count in the process's RSS until it is closed
+    path = tmp_path / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.int8, shape=(2000, 100_000))
+    big[:] = 1
+    big[-1, -1] = 5
+    del big
+
+    def check() -> None:
+        with pytest.raises(InputError, match="value 5 at row 1999, column 99999"):
+            inspect_genotypes(path)
+
+    _, growth = peak_rss_growth(check)
+    assert growth < 64 * MiB, f"RSS grew {growth / MiB:.0f} MiB checking a 191 MiB .npy"
+    path.unlink()
 
 
 def test_tar_gz_padding_stops_at_the_budget(tmp_path: Path) -> None:
