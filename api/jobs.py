@@ -10,9 +10,10 @@ from flask import Blueprint, Response, request, send_file
 
 from osler.api.auth import current_tenant, require_tenant
 from osler.api.job_json import job_json
+from osler.api.json_body import json_body
 from osler.api.services import services
 from osler.api.validation import parse_job_request, resolve_inputs
-from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable, TooManyRequests
+from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable
 from osler.workers.idempotency import body_fingerprint
 from osler.workers.job_states import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES
 from osler.workers.jobs import Job
@@ -40,7 +41,7 @@ def _job_response(job: Job, status: int) -> Response:
 @bp.post("")
 def submit_job() -> Response:
     """Validate a job request and queue it (202), or return the job an Idempotency-Key made."""
-    body = request.get_json(silent=True)
+    body = json_body()
     kind, params = parse_job_request(body)
     tenant = current_tenant()
     svc = services()
@@ -69,11 +70,7 @@ def _create_and_enqueue(kind: JobKind, params: dict[str, Any], tenant: str) -> J
     inputs = resolve_inputs(kind, params, tenant)
     if kind.check_inputs is not None:
         kind.check_inputs(params, inputs, svc.settings)
-    if len(svc.jobs.active_jobs(tenant)) >= svc.settings.max_active_jobs:
-        raise TooManyRequests(
-            f"at most {svc.settings.max_active_jobs} queued or running jobs per tenant"
-        )
-    job = svc.jobs.create(tenant, kind.name, params)
+    job = svc.jobs.create(tenant, kind.name, params, max_active=svc.settings.max_active_jobs)
     try:
         svc.celery.send_task(kind.task_name, args=[job.id], queue=kind.queue, task_id=job.id)
     except Exception as exc:

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
-from flask import Blueprint, request
+from flask import Blueprint
 
 from osler.api.auth import current_tenant, require_tenant
+from osler.api.json_body import json_body
 from osler.api.services import services
 from osler.api.validation import validate_against
 from osler.workers.errors import (
     BadRequest,
     InvalidParams,
     NotFound,
-    PayloadTooLarge,
     ServiceUnavailable,
     error_class,
 )
@@ -54,8 +54,6 @@ def infer(model_id: str, operation: str) -> dict[str, Any]:
     """``predict`` (classifiers, seq2seq), ``similar`` and ``vectors`` (word2vec)."""
     if operation not in model_operations():
         raise NotFound(f"no route /v1/models/<id>/{operation}")
-    if (request.content_length or 0) > MAX_INFERENCE_BODY_BYTES:
-        raise PayloadTooLarge(f"inference requests are limited to {MAX_INFERENCE_BODY_BYTES} bytes")
     svc = services()
     tenant = current_tenant()
     model = svc.models.get(model_id, tenant)
@@ -64,7 +62,7 @@ def infer(model_id: str, operation: str) -> dict[str, Any]:
     if spec is None:
         answered = ", ".join(op.name for op in declared.operations) if declared else "nothing"
         raise InvalidParams(f"a {model.kind} model answers {answered}, not {operation!r}")
-    payload = request.get_json(silent=True)
+    payload = json_body(MAX_INFERENCE_BODY_BYTES)
     if not isinstance(payload, dict):
         raise BadRequest("the request body must be a JSON object")
     payload = validate_against(spec.body_schema, payload, "body")

@@ -46,7 +46,7 @@ def _model_paths() -> dict[str, Any]:
             "parameters": _path_params("model_id"),
             "post": _op(f"{operation} (models of kind {answered_by})", "200",
                         body={"application/json": {"schema": {"oneOf": refs}}},
-                        errors=(400, 401, 404, 413, 422, 503)),
+                        errors=(400, 401, 404, 413, 415, 422, 503)),
         }
     return paths
 
@@ -97,7 +97,7 @@ def build_openapi() -> dict[str, Any]:
             "/docs": {"get": _op("Browsable API documentation", "200", auth=False, errors=())},
             "/v1/jobs": {
                 "post": _op("Submit a job (Idempotency-Key header supported)", "202",
-                            body=json_body, errors=(400, 401, 413, 422, 429, 503)),
+                            body=json_body, errors=(400, 401, 413, 415, 422, 429, 503)),
                 "get": _op("List your jobs, newest first (state, kind, limit, cursor)", "200",
                            errors=(400, 401)),
             },

@@ -9,9 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,29 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
             return value
         time.sleep(interval)
     return predicate()
+
+
+def peak_rss_growth(call: Callable[[], Any]) -> tuple[Any, int]:
+    """``call()`` and how far this process's RSS rose above its start while it ran (the Flask
+    test client runs the gateway in this process), sampled every 5 ms."""
+    import psutil
+
+    process = psutil.Process()
+    start = process.memory_info().rss
+    peak = start
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, process.memory_info().rss)
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = call()
+    finally:
+        done.set()
+        sampler.join()
+    return result, max(peak, process.memory_info().rss) - start

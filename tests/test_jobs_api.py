@@ -144,11 +144,12 @@ def test_bad_job_requests_get_a_problem_naming_the_field(client, token, body, st
     assert problem["status"] == status and needle in problem["detail"]
 
 
-def test_non_json_body_is_a_400(client, token):
+def test_body_without_a_json_content_type_is_a_415_naming_the_header(client, token):
     response = client.post(
         "/v1/jobs", data="kind=genome", headers={**auth(token), "Content-Type": "text/plain"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.get_json()["detail"]
 
 
 @pytest.mark.parametrize(

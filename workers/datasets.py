@@ -39,12 +39,39 @@ class Dataset:
         return {k: v for k, v in asdict(self).items() if k not in ("owner", "filename")}
 
 
+MAX_FILE_NAME_CHARS = 128
+"""Longest name a dataset's file is stored under (file systems allow 255 bytes); the full name
+the client sent stays in the dataset's ``name``."""
+
+MAX_SUFFIX_PARTS = 3
+"""Most trailing suffixes kept when a long name is shortened (``.zarr.zip``, ``.vcf.gz``)."""
+
+MAX_SUFFIX_PART_CHARS = 10
+"""Longest single suffix kept whole (``.smiles``); a longer dotted tail is part of the stem."""
+
+
+def _suffix(name: str) -> str:
+    """The trailing suffixes of ``name`` that tell its format: ``.tar.gz`` of ``a.b.tar.gz``."""
+    parts = name.split(".")[1:]
+    kept: list[str] = []
+    for part in reversed(parts[-MAX_SUFFIX_PARTS:]):
+        if not part or len(part) > MAX_SUFFIX_PART_CHARS or not part.isalnum():
+            break
+        kept.insert(0, part)
+    return "".join(f".{part}" for part in kept)
+
+
 def safe_file_name(name: str) -> str:
-    """A file name safe to store, keeping multi-part suffixes such as ``.vcf.gz``."""
+    """A file name safe to store: no path parts, ASCII, at most :data:`MAX_FILE_NAME_CHARS`,
+    keeping its multi-part suffix (``.vcf.gz``), which tells the format."""
     cleaned = secure_filename(name or "")
     if not cleaned:
         raise BadRequest("the uploaded file needs a file name (it tells the format)")
-    return cleaned
+    if len(cleaned) <= MAX_FILE_NAME_CHARS:
+        return cleaned
+    suffix = _suffix(cleaned)
+    stem = cleaned[: len(cleaned) - len(suffix)][: MAX_FILE_NAME_CHARS - len(suffix)]
+    return (stem.rstrip("._-") or "dataset") + suffix
 
 
 class DatasetStore:
@@ -57,13 +84,17 @@ class DatasetStore:
         dataset_id = new_id()
         filename = safe_file_name(name)
         folder = self.layout.dataset_dir(owner, dataset_id)
-        folder.mkdir(parents=True)
-        staged.replace(folder / filename)
         dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(_dataset_key(dataset_id), json.dumps(asdict(dataset)))
-        pipe.zadd(_tenant_datasets_key(owner), {dataset_id: time.time()})
-        pipe.execute()
+        folder.mkdir(parents=True)
+        try:
+            staged.replace(folder / filename)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(_dataset_key(dataset_id), json.dumps(asdict(dataset)))
+            pipe.zadd(_tenant_datasets_key(owner), {dataset_id: time.time()})
+            pipe.execute()
+        except BaseException:  # nothing half-made stays behind: no folder without a record
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return dataset
 
     def get(self, dataset_id: str, owner: str) -> Dataset:

@@ -9,6 +9,7 @@
     │   └── UnknownWord (404)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
     ├── InvalidParams (422)
     ├── TooManyRequests (429)
     ├── ServiceUnavailable (503)
@@ -73,6 +74,11 @@ class Conflict(OslerError):
 class PayloadTooLarge(OslerError):
     status = 413
     title = "Payload too large"
+
+
+class UnsupportedMediaType(OslerError):
+    status = 415
+    title = "Unsupported media type"
 
 
 class InvalidParams(OslerError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 import redis
 
 from osler.workers.clock import parse_utc, utc_now
-from osler.workers.errors import BadRequest, Conflict, JobCancelled, NotFound
+from osler.workers.errors import BadRequest, Conflict, JobCancelled, NotFound, TooManyRequests
 from osler.workers.ids import is_uuid4, new_id
 from osler.workers.job_log import append_event, log_key
 from osler.workers.job_metrics import record_transition
@@ -35,6 +36,31 @@ from osler.workers.leases import holder_is_gone, lease_key
 
 log = logging.getLogger("osler.jobs")
 
+_CREATE_WITHIN_CAP = """
+-- KEYS: the tenant's active set, the new job's key, the tenant's job list
+-- ARGV: cap (-1: none), job JSON, ttl, job id, creation score, job key prefix, finished states...
+-- Counts the active set's live members (dropping expired or finished ones, as active_jobs
+-- does) and stores the job only while fewer than the cap are live: check and take in one step.
+local live = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local raw = redis.call('GET', ARGV[6] .. id)
+  local finished = raw == false
+  if not finished then
+    local state = cjson.decode(raw)['state']
+    for i = 7, #ARGV do
+      if state == ARGV[i] then finished = true end
+    end
+  end
+  if finished then redis.call('SREM', KEYS[1], id) else live = live + 1 end
+end
+local cap = tonumber(ARGV[1])
+if cap >= 0 and live >= cap then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[1], ARGV[4])
+return 1
+"""
 
 
 def _job_key(job_id: str) -> str:
@@ -113,11 +139,16 @@ def _encode_cursor(score: float, job_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:
+    """The (score, job id) a cursor holds; 400 for anything :func:`_encode_cursor` never made
+    (a NaN or infinite score, an id that is not a UUID4, bytes that are not base64 text)."""
     try:
-        score, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return float(score), job_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor is not one this service issued") from exc
+        text, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        score = float(text)
+    except (ValueError, UnicodeDecodeError):
+        score, job_id = math.nan, ""
+    if not math.isfinite(score) or not is_uuid4(job_id):
+        raise BadRequest("cursor is not one this service issued")
+    return score, job_id
 
 
 class JobStore:
@@ -126,18 +157,26 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self.redis = client
         self.ttl_seconds = ttl_seconds
+        self._create_within_cap = client.register_script(_CREATE_WITHIN_CAP)
 
     # --- creating and reading -------------------------------------------------------------
 
-    def create(self, owner: str, kind: str, params: dict[str, Any]) -> Job:
-        """Store a new queued job and return it."""
+    def create(self, owner: str, kind: str, params: dict[str, Any],
+               max_active: int | None = None) -> Job:
+        """Store a new queued job and return it.
+
+        With ``max_active``, the owner's live queued and running jobs are counted and the new
+        one stored in one Lua script, so concurrent submits can never pass the cap together;
+        :class:`TooManyRequests` when it is reached.
+        """
         job = Job(id=new_id(), kind=kind, owner=owner, params=params)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(_job_key(job.id), job.encode(), ex=self.ttl_seconds)
-        pipe.zadd(_tenant_jobs_key(owner), {job.id: time.time()})
-        pipe.expire(_tenant_jobs_key(owner), self.ttl_seconds)
-        pipe.sadd(_tenant_active_key(owner), job.id)
-        pipe.execute()
+        stored = self._create_within_cap(
+            keys=[_tenant_active_key(owner), _job_key(job.id), _tenant_jobs_key(owner)],
+            args=[-1 if max_active is None else max_active, job.encode(), self.ttl_seconds,
+                  job.id, repr(time.time()), _job_key(""), *sorted(FINISHED_STATES)],
+        )
+        if not stored:
+            raise TooManyRequests(f"at most {max_active} queued or running jobs per tenant")
         self._log(job)
         return job
 

@@ -13,6 +13,10 @@ CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 3.0
 """How long to wait for one Redis reply; with the connect timeout the 503 comes within 5 s."""
 
+MAX_CONNECTIONS = 100
+"""Redis connections one process holds at most (redis-py's default). A request past that waits
+for a free one, up to the connect timeout, instead of failing at once with a 503."""
+
 REDIS_DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
@@ -33,13 +37,16 @@ def celery_broker_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> redis.Redis:
     """A client for the service's Redis; no I/O happens until the first command."""
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         redis_url(settings),
+        max_connections=MAX_CONNECTIONS,
+        timeout=CONNECT_TIMEOUT_SECONDS,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
         retry_on_timeout=False,
         decode_responses=True,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def unavailable(exc: Exception) -> ServiceUnavailable:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from osler.kernels.capped import DEFAULT_MAX_INSPECT_BYTES
+
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 """How long job records and their artifacts are kept (7 days)."""
 
@@ -67,6 +69,8 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_all_pairs_bytes: int = DEFAULT_MAX_ALL_PAIRS_BYTES
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
+    max_inspect_bytes: int = DEFAULT_MAX_INSPECT_BYTES
+    """Most bytes the gateway's check of one dataset may decompress before a job is queued."""
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
     lease_seconds: int = DEFAULT_LEASE_SECONDS
@@ -92,6 +96,9 @@ class Settings:
                 env, "OSLER_MAX_ALL_PAIRS_BYTES", DEFAULT_MAX_ALL_PAIRS_BYTES
             ),
             max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
+            max_inspect_bytes=_env_int(
+                env, "OSLER_MAX_INSPECT_BYTES", DEFAULT_MAX_INSPECT_BYTES
+            ),
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
             lease_seconds=_env_int(env, "OSLER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             metrics=_env_switch(env, "OSLER_METRICS", True),

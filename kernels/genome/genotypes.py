@@ -15,16 +15,32 @@ import os
 import struct
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from osler.kernels.capped import (
+    DEFAULT_MAX_INSPECT_BYTES,
+    MAX_HEADER_LINE_BYTES,
+    MAX_HEADER_LINES,
+    ByteBudget,
+    count_lines,
+    lines,
+    open_capped,
+    open_zip,
+    tar_members,
+    zip_member,
+)
 from osler.kernels.errors import InputError
 
 CHUNK_ELEMENTS = 1 << 25
 """Genotypes handled per chunk while scanning or converting (32 Mi int8 = 32 MiB)."""
+
+SCAN_BYTES = 8 * 1024**2
+"""Bytes of a ``.npy`` read at once while its values are checked."""
 
 BED_MAGIC = b"\x6c\x1b"
 """The first two bytes of every PLINK 1 .bed file."""
@@ -97,8 +113,9 @@ def open_npy(path: Path) -> np.ndarray:
     _check_not_empty(path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path.name}: not a readable .npy array ({exc})") from None
+    except (ValueError, OSError, EOFError):  # numpy's messages quote the header: not repeated
+        raise InputError(f"{path.name}: not a readable .npy array (a damaged header, or an "
+                         "object array, which is never loaded)") from None
     if not isinstance(arr, np.ndarray):
         raise InputError(f"{path.name}: not a single .npy array")
     if arr.ndim != 2:
@@ -119,16 +136,29 @@ def open_npy(path: Path) -> np.ndarray:
 
 
 def check_npy_values(path: Path, arr: np.ndarray) -> None:
-    """Raise InputError naming the first value outside {-1, 0, 1, 2} (scanned in chunks)."""
-    rows = max(1, CHUNK_ELEMENTS // arr.shape[1])
-    for r0 in range(0, arr.shape[0], rows):
-        chunk = np.asarray(arr[r0:r0 + rows])
-        if chunk.size and (chunk.min() < -1 or chunk.max() > 2):
-            r, c = np.argwhere((chunk < -1) | (chunk > 2))[0]
-            raise InputError(
-                f"{path.name}: value {int(chunk[r, c])} at row {r0 + r}, column {c} is not a "
-                "genotype (use 0/1/2, -1 for missing)"
-            )
+    """Raise InputError naming the first value outside {-1, 0, 1, 2} (scanned in chunks).
+
+    A C-ordered file is scanned with plain reads of :data:`SCAN_BYTES` into memory that is
+    freed chunk by chunk: pages read through the memory map would stay in the process's
+    resident memory until it is closed (the gateway runs this check on every submit).
+    """
+    n, m = arr.shape
+    rows = max(1, SCAN_BYTES // (m * arr.dtype.itemsize))
+    direct = isinstance(arr, np.memmap) and arr.flags.c_contiguous
+    with open(path, "rb") as fh:
+        fh.seek(arr.offset if direct else 0)
+        for r0 in range(0, n, rows):
+            take = min(rows, n - r0)
+            if direct:
+                chunk = np.fromfile(fh, dtype=arr.dtype, count=take * m).reshape(take, m)
+            else:
+                chunk = np.asarray(arr[r0:r0 + take])
+            if chunk.size and (chunk.min() < -1 or chunk.max() > 2):
+                r, c = np.argwhere((chunk < -1) | (chunk > 2))[0]
+                raise InputError(
+                    f"{path.name}: value {int(chunk[r, c])} at row {r0 + r}, column {c} is not a "
+                    "genotype (use 0/1/2, -1 for missing)"
+                )
 
 
 def _npy_to_canonical(path: Path, work_dir: Path) -> Path:
@@ -157,33 +187,46 @@ def _zarr_to_canonical(path: Path, work_dir: Path) -> Path:
 # --------------------------------------------------------------------------- PLINK filesets
 
 
-def _archive_members(path: Path) -> dict[str, Any]:
-    """Map 'bed'/'bim'/'fam' to the archive member holding it."""
-    found: dict[str, list[Any]] = {"bed": [], "bim": [], "fam": []}
-    try:
-        if path.name.lower().endswith(".zip"):
-            archive: Any = zipfile.ZipFile(path)
-            members = [(i.filename, i) for i in archive.infolist() if not i.is_dir()]
-        else:
-            archive = tarfile.open(path, "r:gz")
-            members = [(m.name, m) for m in archive.getmembers() if m.isfile()]
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-        raise InputError(f"{path.name}: not a readable archive ({exc})") from None
-    for name, member in members:
-        base = os.path.basename(name)
-        if base.startswith("._") or "__MACOSX" in name:
-            continue
-        ext = base.rsplit(".", 1)[-1].lower() if "." in base else ""
-        if ext in found:
-            found[ext].append((name, member))
-    for ext, items in found.items():
-        if len(items) != 1:
-            what = "no" if not items else f"{len(items)}"
-            archive.close()
+def _fileset_part(name: str) -> str | None:
+    """'bed', 'bim' or 'fam' for an archive member of a PLINK fileset, else None."""
+    base = os.path.basename(name)
+    if base.startswith("._") or "__MACOSX" in name:
+        return None
+    ext = base.rsplit(".", 1)[-1].lower() if "." in base else ""
+    return ext if ext in ("bed", "bim", "fam") else None
+
+
+def _check_one_each(path: Path, counts: dict[str, int]) -> None:
+    for ext in ("bed", "bim", "fam"):
+        if counts.get(ext, 0) != 1:
+            what = counts.get(ext) or "no"
             raise InputError(
                 f"{path.name}: expected one .{ext} file in the archive, found {what}; "
                 "upload one PLINK 1 fileset (.bed, .bim, .fam)"
             )
+
+
+def _archive_members(path: Path) -> dict[str, Any]:
+    """Map 'bed'/'bim'/'fam' to the archive member holding it."""
+    found: dict[str, list[Any]] = {"bed": [], "bim": [], "fam": []}
+    if path.name.lower().endswith(".zip"):
+        archive: Any = open_zip(path)
+        members = [(i.filename, i) for i in archive.infolist() if not i.is_dir()]
+    else:
+        try:
+            archive = tarfile.open(path, "r:gz")
+            members = [(m.name, m) for m in archive.getmembers() if m.isfile()]
+        except (tarfile.TarError, OSError, EOFError):
+            raise InputError(f"{path.name}: not a readable .tar.gz archive") from None
+    for name, member in members:
+        part = _fileset_part(name)
+        if part is not None:
+            found[part].append((name, member))
+    try:
+        _check_one_each(path, {ext: len(items) for ext, items in found.items()})
+    except InputError:
+        archive.close()
+        raise
     return {"archive": archive, **{ext: items[0] for ext, items in found.items()}}
 
 
@@ -215,10 +258,9 @@ def extract_plink(path: Path, dest: Path, in_place_bed: bool = False) -> dict[st
         offset = stored_zip_offset(path, info["bed"][1])
         if offset is not None:
             out.update(bed=path, bed_offset=offset, bed_size=info.pop("bed")[1].file_size)
-    name = ""
+    ext = ""
     try:
-        for ext, (member_name, member) in info.items():
-            name = member_name  # named in the error message if extraction fails
+        for ext, (_, member) in info.items():
             target = dest / f"data.{ext}"
             src = archive.open(member) if isinstance(archive, zipfile.ZipFile) else (
                 archive.extractfile(member))
@@ -227,7 +269,8 @@ def extract_plink(path: Path, dest: Path, in_place_bed: bool = False) -> dict[st
                     fh.write(block)
             out[ext] = target
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-        raise InputError(f"{path.name}: cannot extract {name} ({exc})") from None
+        raise InputError(f"{path.name}: cannot extract its .{ext} file "
+                         f"({type(exc).__name__})") from None
     finally:
         archive.close()
     return out
@@ -302,38 +345,67 @@ def check_bed_header(head: bytes, size: int, n: int, m: int, label: str) -> None
         )
 
 
-def inspect_plink(path: Path) -> dict[str, Any]:
-    """Count samples and variants of an archived fileset and check the .bed header and size."""
-    _check_not_empty(path)
-    info = _archive_members(path)
-    archive = info.pop("archive")
-    is_zip = isinstance(archive, zipfile.ZipFile)
-    try:
-        def lines(ext: str) -> list[str]:
-            member = info[ext][1]
-            fh = archive.open(member) if is_zip else archive.extractfile(member)
-            with fh:
-                return fh.read().decode("utf-8", errors="replace").splitlines()
+def _count_samples(stream: IO[bytes], label: str) -> int:
+    """Samples (non-empty lines) of a .fam stream, checking each has FID and IID."""
+    n, single = count_lines(stream, label, ".fam", check_fields=True)
+    if n == 0:
+        raise InputError(f"{label}: the .fam file lists no samples")
+    if single is not None:
+        raise InputError(f"{label}: .fam line {single} has 1 field; expected FID IID ...")
+    return n
 
-        fam = [line.split() for line in lines("fam") if line.strip()]
-        bad = next((k for k, f in enumerate(fam, 1) if len(f) < 2), None)
-        if not fam or bad:
-            raise InputError(f"{path.name}: the .fam file lists no samples" if not fam else
-                             f"{path.name}: .fam line {bad} has 1 field; expected FID IID ...")
-        n = len(fam)
-        m = sum(1 for line in lines("bim") if line.strip())
-        if m == 0:
-            raise InputError(f"{path.name}: the .bim file lists no variants")
-        bed = info["bed"][1]
-        size = bed.file_size if is_zip else bed.size
-        fh = archive.open(bed) if is_zip else archive.extractfile(bed)
-        with fh:
-            head = fh.read(3)
-        check_bed_header(head, size, n, m, path.name)
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
-        raise InputError(f"{path.name}: not a readable archive ({exc})") from None
-    finally:
-        archive.close()
+
+def _count_variants(stream: IO[bytes], label: str) -> int:
+    """Variants (non-empty lines) of a .bim stream."""
+    m, _ = count_lines(stream, label, ".bim")
+    if m == 0:
+        raise InputError(f"{label}: the .bim file lists no variants")
+    return m
+
+
+def inspect_plink(path: Path, max_bytes: int = DEFAULT_MAX_INSPECT_BYTES) -> dict[str, Any]:
+    """Count samples and variants of an archived fileset and check the .bed header and size.
+
+    Reads through :mod:`osler.kernels.capped`: the .fam and .bim are streamed line by line, the
+    .bed's first three bytes are read, and no more than ``max_bytes`` (or the file's own size,
+    if larger) are decompressed in all; a ``.tar.gz`` is walked once, front to back.
+    """
+    _check_not_empty(path)
+    budget = ByteBudget.for_file(path, max_bytes)
+    counts: dict[str, int] = {}
+    n = m = size = 0
+    head = b""
+
+    def take(part: str, stream: IO[bytes], member_size: int) -> None:
+        nonlocal n, m, size, head
+        counts[part] = counts.get(part, 0) + 1
+        if counts[part] > 1:
+            return  # refused below, once the listing is complete
+        if part == "fam":
+            n = _count_samples(stream, path.name)
+        elif part == "bim":
+            m = _count_variants(stream, path.name)
+        else:
+            head, size = stream.read(3), member_size
+
+    try:
+        if path.name.lower().endswith(".zip"):
+            with open_zip(path) as archive:
+                for info in archive.infolist():
+                    part = None if info.is_dir() else _fileset_part(info.filename)
+                    if part is not None:
+                        with zip_member(archive, info, budget) as stream:
+                            take(part, stream, info.file_size)
+        else:
+            for member, stream in tar_members(path, budget):
+                part = _fileset_part(member.name) if stream is not None else None
+                if part is not None and stream is not None:
+                    take(part, stream, member.size)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError):
+        # zipfile's messages quote member names; an encrypted or unknown codec lands here too
+        raise InputError(f"{path.name}: not a readable archive") from None
+    _check_one_each(path, counts)
+    check_bed_header(head, size, n, m, path.name)
     return {"format": "plink", "n_samples": n, "n_variants": m}
 
 
@@ -356,12 +428,47 @@ def _open_vcf(path: Path) -> Any:
     _check_not_empty(path)
     try:
         vcf = VCF(str(path), lazy=True, threads=1)
-    except Exception as exc:  # cyvcf2 raises OSError / bare Exception for unparsable headers
-        raise InputError(f"{path.name}: not a readable VCF ({exc})") from None
+    except Exception:  # cyvcf2 raises OSError / bare Exception for unparsable headers
+        raise InputError(f"{path.name}: not a readable VCF") from None
     if len(vcf.samples) == 0:
         vcf.close()
         raise InputError(f"{path.name}: the VCF has no samples (no genotype columns)")
     return vcf
+
+
+def vcf_sample_count(path: Path, max_bytes: int = DEFAULT_MAX_INSPECT_BYTES) -> int:
+    """Samples named by a VCF's ``#CHROM`` line, reading only its header, under a byte cap.
+
+    The header is streamed line by line (each line at most
+    :data:`~osler.kernels.capped.MAX_HEADER_LINE_BYTES`), so a bomb in the header or a file
+    with no line breaks is refused without being held in memory.
+    """
+    _check_not_empty(path)
+    budget = ByteBudget.for_file(path, max_bytes)
+    try:
+        with open_capped(path, budget) as fh:
+            for number, line in lines(fh, path.name, "VCF header", MAX_HEADER_LINE_BYTES):
+                if number == 1 and not line.startswith(b"##fileformat=VCF"):
+                    raise InputError(f"{path.name}: not a readable VCF (line 1 is not "
+                                     "##fileformat=VCF...)")
+                if line.startswith(b"##") and number < MAX_HEADER_LINES:
+                    continue
+                if line.startswith(b"##"):
+                    raise InputError(f"{path.name}: the VCF header has more than "
+                                     f"{MAX_HEADER_LINES} lines")
+                if not line.startswith(b"#CHROM"):
+                    raise InputError(f"{path.name}: not a readable VCF (line {number} comes "
+                                     "before the #CHROM header line)")
+                columns = len(line.rstrip(b"\r\n").split(b"\t"))
+                if columns < 8:
+                    raise InputError(f"{path.name}: not a readable VCF (the #CHROM line has "
+                                     f"{columns} columns; expected at least 8)")
+                if columns <= 9:
+                    raise InputError(f"{path.name}: the VCF has no samples (no genotype columns)")
+                return columns - 9
+    except (OSError, EOFError, zlib.error):
+        raise InputError(f"{path.name}: not a readable VCF (damaged compression)") from None
+    raise InputError(f"{path.name}: not a readable VCF (no #CHROM header line)")
 
 
 def vcf_skip_reason(ref: str, alts: list[str]) -> str | None:
@@ -375,17 +482,17 @@ def vcf_skip_reason(ref: str, alts: list[str]) -> str | None:
     return None
 
 
-def vcf_record_genotypes(record: Any, samples: list[str], label: str, index: int) -> np.ndarray:
+def vcf_record_genotypes(record: Any, label: str, index: int) -> np.ndarray:
     """ALT allele counts (-1 missing) of one biallelic record; InputError on non-diploid calls."""
     gt = record.genotype.array()
-    where = f"{label}: record {index} ({record.CHROM}:{record.POS})"
+    where = f"{label}: record {index}"  # numbers only: a position or sample name is data
     if gt.shape[1] != 3:
         raise InputError(f"{where} has ploidy {gt.shape[1] - 1}; only diploid calls are supported")
     alleles = gt[:, :2]
     haploid = np.flatnonzero((alleles == -2).any(axis=1))
     if haploid.size:
-        raise InputError(f"{where}: sample {samples[haploid[0]]} has a haploid call; "
-                         "only diploid calls are supported")
+        raise InputError(f"{where}: sample {haploid[0] + 1} (column {haploid[0] + 10}) has a "
+                         "haploid call; only diploid calls are supported")
     counts = (alleles > 0).sum(axis=1).astype(np.int8)
     counts[(alleles < 0).any(axis=1)] = -1  # a half-missing call is missing, as in PLINK
     return counts
@@ -410,7 +517,7 @@ def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str,
                 if reason is not None:
                     skipped[reason] += 1
                     continue
-                buf[filled] = vcf_record_genotypes(record, samples, path.name, index)
+                buf[filled] = vcf_record_genotypes(record, path.name, index)
                 filled += 1
                 if filled == step:
                     raw.write(buf.tobytes())
@@ -420,8 +527,9 @@ def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str,
             m += filled
     except InputError:
         raise
-    except Exception as exc:
-        raise InputError(f"{path.name}: unreadable VCF after record {index} ({exc})") from None
+    except Exception as exc:  # cyvcf2's messages may quote the record: name the type only
+        raise InputError(f"{path.name}: unreadable VCF after record {index} "
+                         f"({type(exc).__name__})") from None
     finally:
         vcf.close()
     if m == 0:
@@ -445,25 +553,29 @@ def _describe(skipped: dict[str, int]) -> str:
 # --------------------------------------------------------------------------- public
 
 
-def inspect_genotypes(path: Path) -> dict[str, Any]:
+def inspect_genotypes(path: Path, max_bytes: int = DEFAULT_MAX_INSPECT_BYTES) -> dict[str, Any]:
     """Validate a genotype file cheaply, at submit time.
 
     Parameters
     ----------
     path : Path
         ``.npy`` (integer samples x variants, values -1/0/1/2), ``.zip`` / ``.tar.gz`` holding a
-        PLINK 1 fileset, or ``.vcf`` / ``.vcf.gz``.
+        PLINK 1 fileset, a zipped Zarr array, or ``.vcf`` / ``.vcf.gz``.
+    max_bytes : int
+        Most bytes an archive or VCF check may decompress (the file's own size, if larger):
+        see :mod:`osler.kernels.capped`.
 
     Returns
     -------
     dict
         ``{"format", "n_samples", "n_variants"}``; counts are None when they would need a full
-        parse (the archive or VCF body).
+        parse (the VCF body).
 
     Raises
     ------
     InputError
-        With a message naming the file and the first problem (shape, dtype, value, archive).
+        With a message naming the file and the first problem (shape, dtype, value, archive,
+        a limit passed); never a value read from the file.
     """
     path = Path(path)
     fmt = genotype_format(path)
@@ -472,16 +584,14 @@ def inspect_genotypes(path: Path) -> dict[str, Any]:
         check_npy_values(path, arr)
         return {"format": fmt, "n_samples": int(arr.shape[0]), "n_variants": int(arr.shape[1])}
     if fmt == "plink":
-        return inspect_plink(path)
+        return inspect_plink(path, max_bytes)
     if fmt == "zarr":
         from osler.kernels.genome.zarr_store import open_zarr
 
+        _check_not_empty(path)
         n, m = open_zarr(path).shape
         return {"format": fmt, "n_samples": int(n), "n_variants": int(m)}
-    vcf = _open_vcf(path)
-    n = len(vcf.samples)
-    vcf.close()
-    return {"format": fmt, "n_samples": n, "n_variants": None}
+    return {"format": fmt, "n_samples": vcf_sample_count(path, max_bytes), "n_variants": None}
 
 
 def load_genotypes(path: Path, work_dir: Path) -> Genotypes:

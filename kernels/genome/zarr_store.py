@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from osler.kernels.capped import MAX_METADATA_BYTES, open_zip
 from osler.kernels.errors import InputError
+
+METADATA_NAMES = frozenset({".zarray", ".zgroup", ".zattrs", ".zmetadata", "zarr.json"})
+"""Zarr's metadata documents (format 2 and 3), which zarr reads whole when it opens a store."""
 
 MAX_EXPANSION = 4096
 """Most genotypes per byte of the zipped store (int8 0/1/2 compress ~5-50x; 4096x is a bomb)."""
@@ -23,16 +27,31 @@ MIN_ALLOWED_GENOTYPES = 1 << 24
 """Stores this small may declare any shape up to this many genotypes, whatever their size."""
 
 
+def _check_metadata_sizes(path: Path) -> None:
+    """Refuse a store whose listing or metadata documents pass the submit-time caps.
+
+    zarr reads a metadata document whole, so each one's declared (uncompressed) size, which
+    bounds what ``zipfile`` will inflate, is checked before zarr sees the store.
+    """
+    with open_zip(path, "zipped Zarr store") as archive:
+        for info in archive.infolist():
+            name = info.filename.rsplit("/", 1)[-1]
+            if name in METADATA_NAMES and info.file_size > MAX_METADATA_BYTES:
+                raise InputError(f"{path.name}: a Zarr metadata document of {info.file_size} "
+                                 f"bytes is over the limit of {MAX_METADATA_BYTES}")
+
+
 def open_zarr(path: Path) -> Any:
     """Open the store's root array read-only and check its shape, dtype and declared size."""
     import zarr
     from zarr.storage import ZipStore
 
+    _check_metadata_sizes(path)
     try:
         store = ZipStore(path, mode="r")
         node = zarr.open(store=store, mode="r")
-    except Exception as exc:  # zarr raises many types for a bad store
-        raise InputError(f"{path.name}: not a readable zipped Zarr store ({exc})") from None
+    except Exception:  # zarr raises many types for a bad store; their messages quote keys
+        raise InputError(f"{path.name}: not a readable zipped Zarr store") from None
     if not isinstance(node, zarr.Array):
         raise InputError(f"{path.name}: the Zarr store's root is a group; store one 2-D "
                          "genotype array (samples x variants) at the root")

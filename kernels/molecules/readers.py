@@ -17,12 +17,14 @@ import csv
 import gzip
 import io
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from osler.kernels.capped import DEFAULT_MAX_INSPECT_BYTES, ByteBudget, open_capped, text_lines
 from osler.kernels.errors import InputError
 
 FORMATS: tuple[str, ...] = ("smi", "csv", "tsv", "sdf", "npy")
@@ -99,8 +101,8 @@ def detect_format(path: Path) -> str:
     try:
         with _open_binary(path) as fh:
             head = fh.read(65536)
-    except OSError as exc:
-        raise InputError(f"cannot read molecule file {path.name}: {exc.strerror or exc}") from exc
+    except (OSError, EOFError, zlib.error):
+        raise InputError(f"cannot read molecule file {path.name}: damaged or not a file") from None
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     text = head.decode("utf-8", errors="replace")
@@ -170,8 +172,8 @@ def read_molecules(
                 records.texts.append(text)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name} is not UTF-8 text ({exc.reason})") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read molecule file {path.name}: {exc.strerror or exc}") from exc
+    except (OSError, EOFError, zlib.error):
+        raise InputError(f"cannot read molecule file {path.name}: damaged or not a file") from None
     except csv.Error as exc:
         raise InputError(f"{path.name}: malformed {fmt.upper()} ({exc})") from exc
     records.numbers = np.asarray(numbers, dtype=np.int64)
@@ -184,23 +186,28 @@ def count_records(
     smiles_column: str = "smiles",
     id_column: str = DEFAULT_ID_COLUMN,
     file_format: str | None = None,
+    max_bytes: int = DEFAULT_MAX_INSPECT_BYTES,
 ) -> int:
     """Count the records of a molecule file cheaply, checking that it is readable.
 
     Counts non-blank lines (``.smi``, without a header), table rows (CSV/TSV), ``$$$$``-separated
-    records (SDF) or array rows (``.npy``); invalid molecules are counted too.
+    records (SDF) or array rows (``.npy``); invalid molecules are counted too. The file is
+    streamed through :mod:`osler.kernels.capped`: lines of at most
+    :data:`~osler.kernels.capped.MAX_LINE_BYTES`, and at most ``max_bytes`` (or the file's own
+    size, if larger) decompressed.
 
     Raises
     ------
     InputError
-        As :func:`read_molecules` and :func:`read_fingerprint_array`.
+        As :func:`read_molecules` and :func:`read_fingerprint_array`, or a limit passed.
     """
     path = Path(path)
     fmt = file_format or detect_format(path)
     if fmt == "npy":
         return int(_load_npy(path).shape[0])
     try:
-        with _open_text(path) as fh:
+        with open_capped(path, ByteBudget.for_file(path, max_bytes)) as raw:
+            fh = text_lines(raw, path.name, fmt.upper())
             if fmt == "sdf":
                 count, pending = 0, False
                 for line in fh:
@@ -214,10 +221,8 @@ def count_records(
             delimiter = "," if fmt == "csv" else "\t"
             return sum(1 for _ in _table_rows(fh, path, delimiter, smiles_column, id_column,
                                               values=False))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path.name} is not UTF-8 text ({exc.reason})") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read molecule file {path.name}: {exc.strerror or exc}") from exc
+    except (OSError, EOFError, zlib.error):
+        raise InputError(f"cannot read molecule file {path.name}: damaged or not a file") from None
     except csv.Error as exc:
         raise InputError(f"{path.name}: malformed {fmt.upper()} ({exc})") from exc
 
@@ -260,8 +265,9 @@ def _load_npy(path: Path) -> np.ndarray:
     path = Path(path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read fingerprint array {path.name}: {exc}") from exc
+    except (OSError, ValueError):  # numpy's messages quote the header: not repeated
+        raise InputError(f"cannot read fingerprint array {path.name}: not a readable .npy "
+                         "array (a damaged header, or an object array, never loaded)") from None
     if arr.ndim != 2 or arr.shape[1] == 0:
         raise InputError(f"{path.name}: expected a 2-D fingerprint array, got shape {arr.shape}")
     if arr.dtype.kind not in "biuf":
@@ -336,14 +342,15 @@ def _table_rows(fh, path: Path, delimiter: str, smiles_column: str, id_column: s
     if header is None:
         raise InputError(f"{path.name} is empty: expected a header row naming the "
                          f"{smiles_column!r} column")
+    # The header's cells are not quoted back: in a table without a header they are a record.
     s_col = _find_column(header, smiles_column)
     if s_col is None:
-        raise InputError(f"{path.name} has no column {smiles_column!r} (columns: "
-                         f"{', '.join(repr(h) for h in header[:20])})")
+        raise InputError(f"{path.name} has no column {smiles_column!r} (its header, line 1, "
+                         f"has {len(header)} columns)")
     i_col = _find_column(header, id_column)
     if i_col is None and id_column != DEFAULT_ID_COLUMN:
-        raise InputError(f"{path.name} has no column {id_column!r} (columns: "
-                         f"{', '.join(repr(h) for h in header[:20])})")
+        raise InputError(f"{path.name} has no column {id_column!r} (its header, line 1, "
+                         f"has {len(header)} columns)")
     last_line = reader.line_num
     for row in reader:
         number, last_line = last_line + 1, reader.line_num

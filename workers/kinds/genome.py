@@ -14,7 +14,7 @@ from osler.workers.settings import Settings
 def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
     from osler.kernels.genome.genotypes import inspect_genotypes
 
-    inspect_genotypes(inputs["dataset"])
+    inspect_genotypes(inputs["dataset"], settings.max_inspect_bytes)
 
 
 GENOME_DISTANCE = register(

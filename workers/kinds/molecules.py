@@ -15,7 +15,8 @@ def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: 
     from osler.kernels.errors import InputError
     from osler.kernels.molecules.readers import count_records
 
-    columns = {"smiles_column": params["smiles_column"], "id_column": params["id_column"]}
+    columns = {"smiles_column": params["smiles_column"], "id_column": params["id_column"],
+               "max_bytes": settings.max_inspect_bytes}
     n_library = count_records(inputs["library"], **columns)
     n_queries = count_records(inputs["queries"], **columns) if "queries" in inputs else n_library
     if params["mode"] == "all-pairs":
