@@ -120,8 +120,11 @@ def test_killed_attempts_are_counted_exactly_and_leave_no_folders(
     assert done["state"] == "failed" and done["error"]["type"] == "TooManyAttempts", done
     assert done["attempts"] == settings.max_attempts
     # (the worker that recorded the failure removes the folders a moment after)
-    assert wait_until(lambda: _attempt_folders(settings, job["id"]) == [], timeout=10)
-    assert not list((settings.data_dir / "tenants").glob(f"*/jobs/{job['id']}/work"))
+    def scratch_gone() -> bool:
+        work = list((settings.data_dir / "tenants").glob(f"*/jobs/{job['id']}/work"))
+        return _attempt_folders(settings, job["id"]) == [] and work == []
+
+    assert wait_until(scratch_gone, timeout=15)
 
 
 # --- the Dask scheduler lost mid-job --------------------------------------------------------
