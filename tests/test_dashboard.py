@@ -396,3 +396,54 @@ def test_the_image_classifier_try_it_returns_a_label_and_an_overlay(open_tab, cl
     assert sorted(classes) == sorted(model["class_names"])
     assert tab.natural_width("img.saliency") == 28
     assert page.eval_on_selector("img.saliency", "i => i.getBoundingClientRect().width") >= 200
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "dashboard-model.png"), full_page=True)
+
+
+def test_a_word2vec_try_it_shows_neighbours_and_an_unknown_word_as_text(
+    open_tab, app, new_token
+):
+    pytest.importorskip("gensim")
+    from tests.test_text_models import TOPICS, topic_corpus
+
+    client = app.test_client()
+    token = new_token("words")
+    dataset = upload(client, token, "corpus.txt", topic_corpus()).get_json()
+    job = client.post("/v1/jobs", json={"kind": "train-word2vec", "params": {
+        "dataset": dataset["id"], "vector_size": 16, "min_count": 1, "epochs": 5, "workers": 1,
+        "window": 4}}, headers=auth(token)).get_json()
+    done = wait_for_job(client, token, job["id"], timeout=120)
+    assert done["state"] == "succeeded", done["error"]
+    page = open_tab(token).page
+    page.goto(f"/dashboard/models/{done['result']['model_id']}")
+    page.fill("#try-word", "cardiac")
+    page.click("#try-it button[type=submit]")
+    page.wait_for_selector(".try-result table")
+    words = page.eval_on_selector_all(".try-result tbody tr td:first-child",
+                                      "cells => cells.map(c => c.textContent)")
+    # ten neighbours, most similar first: the other five words of the topic lead
+    assert len(words) == 10 and set(words[:5]) == set(TOPICS["cardiac"]) - {"cardiac"}
+    # An unknown word comes back as the API's 404, shown as text
+    page.fill("#try-word", "<b>zebra</b>")
+    page.click("#try-it button[type=submit]")
+    error = page.wait_for_selector(".try-result .field-error")
+    assert "<b>zebra</b>" in error.text_content()
+    assert page.query_selector_all(".try-result b") == []
+
+
+def test_upload_and_delete_a_dataset_on_its_page(open_tab, client, token, tmp_path):
+    cohort = cohort_file(tmp_path)
+    page = open_tab(token).page
+    page.goto("/dashboard/datasets")
+    page.set_input_files("#upload-file", str(cohort))
+    page.click("#upload-form button[type=submit]")
+    row = page.wait_for_selector('#datasets tr:has-text("cohort.npy")')
+    stored = client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"]
+    assert [d["sha256"] for d in stored] == [hashlib.sha256(cohort.read_bytes()).hexdigest()]
+    assert stored[0]["sha256"] in row.text_content() and "KiB" in row.text_content()
+    # The first click arms the button, the second deletes
+    page.click('tr:has-text("cohort.npy") button.danger')
+    assert client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"] != []
+    page.click('tr:has-text("cohort.npy") button.danger')
+    page.wait_for_selector("#empty:not([hidden])")
+    assert client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"] == []

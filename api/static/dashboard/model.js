@@ -150,7 +150,7 @@ async function main() {
     ["framework", model.framework || "—"],
     ["input shape", model.input_shape ? model.input_shape.join(" × ") : "—"],
     ["classes", model.class_names ? model.class_names.join(", ") : "—"],
-    ["params", JSON.stringify(model.params)],
+    ["params", Object.entries(model.params).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join("\n")],
   ]);
   definitionList(
     document.getElementById("metrics"),
