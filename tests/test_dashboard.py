@@ -447,3 +447,57 @@ def test_upload_and_delete_a_dataset_on_its_page(open_tab, client, token, tmp_pa
     page.click('tr:has-text("cohort.npy") button.danger')
     page.wait_for_selector("#empty:not([hidden])")
     assert client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"] == []
+
+
+def test_the_jobs_list_pages_newest_first(open_tab, client, new_token):
+    token = new_token("pages")
+    dataset = upload(client, token, "tiny.npy", npy_bytes(np.ones((4, 6), np.int8))).get_json()
+    ids = []
+    for _ in range(3):
+        job = client.post("/v1/jobs", json={"kind": "genome-distance", "params": {
+            "dataset": dataset["id"], "plots": False}}, headers=auth(token)).get_json()
+        ids.append(wait_for_job(client, token, job["id"])["id"])
+    page = open_tab(token).page
+
+    def shown() -> list[str]:
+        return page.eval_on_selector_all("#jobs tbody tr", "rows => rows.map(r => r.dataset.jobId)")
+
+    page.goto("/dashboard/?limit=2")
+    page.wait_for_selector(f'tr[data-job-id="{ids[1]}"]')
+    assert shown() == [ids[2], ids[1]]
+    assert page.is_disabled("#newer") and page.is_enabled("#older")
+    page.click("#older")
+    page.wait_for_selector(f'tr[data-job-id="{ids[0]}"]')
+    assert shown() == [ids[0]] and page.is_disabled("#older")
+    page.click("#newer")
+    page.wait_for_selector(f'tr[data-job-id="{ids[2]}"]')
+    assert shown() == [ids[2], ids[1]]
+
+
+def test_molecule_ids_in_a_csv_and_a_jobs_error_are_shown_as_text(open_tab, client, token):
+    pytest.importorskip("rdkit")
+    markup = "<img src=x onerror=alert(2)>"
+    library = upload(client, token, "library.smi",
+                     f"CCO {markup}\nc1ccccc1 benzene\nCC(=O)O acetic\n".encode()).get_json()
+    broken = upload(client, token, "broken.smi", b"xx1 a\nyy2 b\n").get_json()
+    jobs = [client.post("/v1/jobs", json={"kind": "drug-similarity", "params": {
+        "library": d["id"], "k": 2}}, headers=auth(token)).get_json() for d in (library, broken)]
+    tab = open_tab(token)
+    page = tab.page
+    # The hits table shows the id exactly as written in the file, as text
+    page.goto(f"/dashboard/jobs/{jobs[0]['id']}")
+    page.wait_for_selector("#job-state >> text=succeeded", timeout=WAIT_MS)
+    page.wait_for_selector('[data-artifact="hits.csv"] table')
+    cells = page.eval_on_selector_all('[data-artifact="hits.csv"] td',
+                                      "cells => cells.map(c => c.textContent)")
+    assert markup in cells
+    assert page.query_selector_all('[data-artifact="hits.csv"] img') == []
+    # A failed job shows its error's type and message
+    page.goto(f"/dashboard/jobs/{jobs[1]['id']}")
+    page.wait_for_selector("#job-state >> text=failed", timeout=WAIT_MS)
+    failed = client.get(f"/v1/jobs/{jobs[1]['id']}", headers=auth(token)).get_json()
+    assert page.text_content("#error-type") == failed["error"]["type"]
+    assert page.text_content("#error-message") == failed["error"]["message"]
+    assert "no valid molecule" in failed["error"]["message"]
+    page.wait_for_timeout(300)
+    assert tab.dialogs == []

@@ -5,7 +5,9 @@ import {
 import { jobKinds } from "./kinds.js";
 
 const POLL_MS = 1000;
-const PAGE_SIZE = 20;
+// Jobs per page: ?limit= (1-100), 20 by default.
+const asked = Number(new URLSearchParams(location.search).get("limit"));
+const PAGE_SIZE = Number.isInteger(asked) && asked >= 1 && asked <= 100 ? asked : 20;
 
 const stateSelect = document.getElementById("filter-state");
 const kindSelect = document.getElementById("filter-kind");
@@ -61,6 +63,7 @@ function restart() {
   const query = new URLSearchParams();
   if (stateSelect.value) query.set("state", stateSelect.value);
   if (kindSelect.value) query.set("kind", kindSelect.value);
+  if (PAGE_SIZE !== 20) query.set("limit", String(PAGE_SIZE));
   history.replaceState(null, "", query.size ? `?${query}` : location.pathname);
   refresh();
 }
