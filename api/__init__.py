@@ -11,7 +11,17 @@ from osler.workers.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway for ``settings`` (default: read from the environment once)."""
-    from osler.api import datasets, docs, health, job_lifecycle, jobs, metrics, models, problems
+    from osler.api import (
+        dashboard,
+        datasets,
+        docs,
+        health,
+        job_lifecycle,
+        jobs,
+        metrics,
+        models,
+        problems,
+    )
     from osler.api.services import Services
     from osler.api.uploads import UploadRequest
 
@@ -24,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     Services(settings).init_app(app)
     problems.init_app(app)
-    for blueprint in (health.bp, docs.bp, jobs.bp, job_lifecycle.bp, datasets.bp, models.bp):
+    for blueprint in (health.bp, docs.bp, jobs.bp, job_lifecycle.bp, datasets.bp, models.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     metrics.init_app(app, settings)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -37,6 +37,8 @@ def test_the_wheel_holds_only_the_osler_package(wheel: Path) -> None:
     for family in ("genome", "molecules", "imaging", "text"):
         assert f"osler/kernels/{family}/__init__.py" in names
     assert "osler/api/cli/__main__.py" in names
+    dashboard = {"osler/api/templates/dashboard/base.html", "osler/api/static/dashboard/api.js"}
+    assert dashboard <= set(names)
 
 
 def test_installed_outside_the_checkout_only_osler_imports(

@@ -50,6 +50,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         write_client_config(settings, stack.url, token)
         print(f"token: {token}", flush=True)
         print(f"url: {stack.url}", flush=True)
+        print(f"dashboard: {stack.url}/dashboard/", flush=True)
         print(f"dask dashboard: {stack.dask_dashboard_url}", flush=True)
         print("osler is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
         wait_for_signal()
