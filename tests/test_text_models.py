@@ -107,13 +107,20 @@ def test_inference_bodies_are_checked_against_the_kinds_schema_at_the_gateway(
     assert response.status_code == 422 and needle in response.get_json()["detail"]
 
 
-def test_sequence_classifier_sync_predict_equals_the_models_own(client, owner, icd10, settings):
-    from osler.kernels.text.sequence_classifier import load_sequence_classifier, predict_texts
-
+@pytest.fixture(scope="module")
+def sequence_classifier(app, owner, icd10):
+    client = app.test_client()
     dataset = upload(client, owner, "chapters.csv",
                      (icd10 / "icd10cm_chapters.csv").read_bytes()).get_json()
-    done = train(client, owner, "train-sequence-classifier",
+    return train(client, owner, "train-sequence-classifier",
                  {"dataset": dataset["id"], "epochs": 2, "units": 16, "embedding_dim": 16})
+
+
+def test_sequence_classifier_sync_predict_equals_the_models_own(
+        client, owner, sequence_classifier, settings):
+    from osler.kernels.text.sequence_classifier import load_sequence_classifier, predict_texts
+
+    done = sequence_classifier
     assert {"model.keras", "metrics.json", "curves.png", "confusion_matrix.png"} <= {
         a["name"] for a in done["artifacts"]}
     model_id = done["result"]["model_id"]
@@ -177,3 +184,26 @@ def test_text_models_are_tenant_scoped(client, word2vec, new_token):
         "dataset": "00000000-0000-4000-8000-000000000000", "word2vec_model": model_id}},
         headers=auth(other))
     assert stolen.status_code == 422
+
+
+def test_open_inference_protocol_texts_with_tritonclient_equal_v1_predict(
+        client, owner, sequence_classifier, live_url):
+    import numpy as np
+    import tritonclient.http as triton
+
+    model_id = sequence_classifier["result"]["model_id"]
+    server = triton.InferenceServerClient(url=live_url.removeprefix("http://"))
+    metadata = server.get_model_metadata(model_id, headers=auth(owner))
+    assert metadata["inputs"] == [{"name": "texts", "datatype": "BYTES", "shape": [-1]}]
+    classes = metadata["parameters"]["class_names"]
+    texts = ["Malignant neoplasm of spleen", "Laryngeal diphtheria", "Fracture of left femur"]
+    v1 = client.post(f"/v1/models/{model_id}/predict", json={"texts": texts},
+                     headers=auth(owner)).get_json()["predictions"]
+    tensor = triton.InferInput("texts", [len(texts)], "BYTES")
+    tensor.set_data_from_numpy(np.array(texts, dtype=object))  # binary: length-prefixed UTF-8
+    result = server.infer(model_id, [tensor], headers=auth(owner))
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"),
+        [[p["probabilities"][c] for c in classes] for p in v1], atol=1e-6)
+    assert [str(x) for x in result.as_numpy("labels")] == [p["label"] for p in v1]
+    assert result.get_response()["model_version"] == "1"
