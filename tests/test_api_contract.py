@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -134,7 +135,9 @@ def test_docs_is_a_browsable_reference_at_1280px_served_offline(live_url, spec):
     sync_api = pytest.importorskip("playwright.sync_api")
     operations = sum(1 for ops in spec["paths"].values() for m in ops if m != "parameters")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+        # The system's Chromium where there is one (no download), else playwright's own
+        system = shutil.which("chromium") or shutil.which("chromium-browser")
+        browser = p.chromium.launch(executable_path=system)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             outside = []

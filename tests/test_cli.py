@@ -46,15 +46,20 @@ def osler(*args: str, data_dir: Path | None, timeout: float = 180, cwd: Path = R
 
 
 def test_demo_runs_a_real_job_end_to_end_and_exits_0(tmp_path):
+    other = tmp_path / "demo" / "models" / "result" / "keep.txt"  # another demo's results
+    other.parent.mkdir(parents=True)
+    other.write_text("kept")
     result = osler("demo", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "demo" / "result"
+    assert other.read_text() == "kept"
+    out = tmp_path / "demo" / "genome" / "result"
     assert str(out) in result.stdout
     matrix = np.load(out / "matrix.npy")
     assert matrix.shape == (300, 300) and matrix.dtype == np.float32
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     # The stack stopped: nothing answers on the embedded socket any more.
-    assert not unix_socket_answers(tmp_path / "demo" / "service" / "redis" / "redis.sock")
+    socket = tmp_path / "demo" / "genome" / "service" / "redis" / "redis.sock"
+    assert not unix_socket_answers(socket)
 
 
 @dataclass
@@ -235,3 +240,19 @@ def test_token_create_uses_the_embedded_store(tmp_path):
         server.stop()
     bad = osler("token", "create", "no spaces allowed", data_dir=tmp_path, timeout=60)
     assert bad.returncode == 2 and "tenant name" in bad.stderr
+
+
+def test_demo_saliency_overlays_are_upscaled_by_whole_pixels(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from osler.api.cli.demo import SALIENCY_MIN_PIXELS, write_readable_png
+
+    small = np.random.default_rng(0).integers(0, 255, (28, 28, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(small).save(buffer, format="PNG")
+    big = np.asarray(Image.open(write_readable_png(buffer.getvalue(), tmp_path / "s.png")))
+    factor = -(-SALIENCY_MIN_PIXELS // 28)
+    assert big.shape == (28 * factor, 28 * factor, 3)
+    np.testing.assert_array_equal(big, small.repeat(factor, axis=0).repeat(factor, axis=1))
