@@ -46,22 +46,19 @@ class OslerClient:
     @classmethod
     def from_environment(cls, settings: Settings) -> OslerClient:
         """``OSLER_URL`` / ``OSLER_TOKEN``, else what ``osler up`` wrote to ``client.json`` in
-        ``OSLER_DATA_DIR`` (default ``~/.osler``), else, with no ``OSLER_DATA_DIR`` set, the one
-        stack running on this machine. The error says where it looked."""
-        saved: dict[str, str] = {}
+        ``OSLER_DATA_DIR``; with no ``OSLER_DATA_DIR`` set, the stack running on this machine
+        (``~/.osler``'s when several run), else ``~/.osler``. The error says where it looked."""
         path = client_config_path(settings)
         looked = [str(path)]
-        if not path.exists() and not os.environ.get("OSLER_DATA_DIR"):
-            stacks = running_stacks()
-            if len(stacks) > 1:
-                raise ClientError(
-                    "several osler stacks are running (" + ", ".join(
-                        str(s.data_dir) for s in stacks) + "): set OSLER_DATA_DIR to one")
-            if stacks:
-                path = client_config_path(replace(settings, data_dir=stacks[0].data_dir))
+        if not os.environ.get("OSLER_DATA_DIR"):
             looked.append(f"running stacks in {registry_dir()}")
-        if path.exists():
-            saved = json.loads(path.read_text())
+            stacks = [s.data_dir for s in running_stacks()]
+            if settings.data_dir.resolve() not in stacks and len(stacks) > 1:
+                raise ClientError("several osler stacks are running (" + ", ".join(
+                    str(d) for d in stacks) + "): set OSLER_DATA_DIR to one")
+            if settings.data_dir.resolve() not in stacks and stacks:
+                path = client_config_path(replace(settings, data_dir=stacks[0]))
+        saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         url = os.environ.get("OSLER_URL") or saved.get("url")
         token = os.environ.get("OSLER_TOKEN") or saved.get("token")
         if not url or not token:
