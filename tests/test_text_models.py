@@ -158,6 +158,13 @@ def test_seq2seq_sync_predict_equals_the_models_own_decoding(client, owner, icd1
     assert response.status_code == 200, response.get_json()
     folder = next(settings.data_dir.glob(f"tenants/*/models/{model_id}"))
     assert response.get_json()["predictions"] == decode(load_seq2seq(folder), sources, 2)
+    # The same through the Open Inference Protocol: BYTES in, BYTES out, beam_width a parameter
+    v2 = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "parameters": {"beam_width": 2},
+        "inputs": [{"name": "sources", "shape": [2], "datatype": "BYTES", "data": sources}]})
+    assert v2.status_code == 200, v2.get_json()
+    assert v2.get_json()["outputs"] == [{"name": "predictions", "datatype": "BYTES", "shape": [2],
+                                         "data": response.get_json()["predictions"]}]
 
 
 def test_malformed_text_datasets_fail_with_clear_errors(client, owner):
@@ -207,3 +214,23 @@ def test_open_inference_protocol_texts_with_tritonclient_equal_v1_predict(
         [[p["probabilities"][c] for c in classes] for p in v1], atol=1e-6)
     assert [str(x) for x in result.as_numpy("labels")] == [p["label"] for p in v1]
     assert result.get_response()["model_version"] == "1"
+
+
+def test_open_inference_protocol_word_vectors_equal_v1(client, owner, word2vec):
+    model_id = word2vec["result"]["model_id"]
+    v1 = client.post(f"/v1/models/{model_id}/vectors", json={"words": ["heart", "renal"]},
+                     headers=auth(owner)).get_json()["vectors"]
+    v2 = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [2], "datatype": "BYTES",
+                    "data": ["heart", "renal"]}],
+        "outputs": [{"name": "vectors"}]}).get_json()
+    [vectors] = v2["outputs"]
+    assert vectors["shape"] == [2, 16] and vectors["datatype"] == "FP32"
+    assert vectors["data"] == v1["heart"] + v1["renal"]
+    unknown = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [1], "datatype": "BYTES", "data": ["zebra"]}]})
+    assert unknown.status_code == 404 and "zebra" in unknown.get_json()["error"]
+    bad = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [3], "datatype": "BYTES", "data": ["heart"]}]})
+    assert bad.status_code == 422 and bad.get_json() == {
+        "error": "inputs.words: 1 values do not fill shape [3]"}
