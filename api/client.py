@@ -6,11 +6,13 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from osler.api.stack_registry import registry_dir, running_stacks
 from osler.workers.job_states import FINISHED_STATES, MAX_WAIT_SECONDS
 from osler.workers.settings import Settings
 
@@ -43,16 +45,26 @@ class OslerClient:
 
     @classmethod
     def from_environment(cls, settings: Settings) -> OslerClient:
-        """``OSLER_URL`` / ``OSLER_TOKEN``, else what ``osler up`` wrote to ``client.json``."""
-        saved: dict[str, str] = {}
+        """``OSLER_URL`` / ``OSLER_TOKEN``, else what ``osler up`` wrote to ``client.json`` in
+        ``OSLER_DATA_DIR``; with no ``OSLER_DATA_DIR`` set, the stack running on this machine
+        (``~/.osler``'s when several run), else ``~/.osler``. The error says where it looked."""
         path = client_config_path(settings)
-        if path.exists():
-            saved = json.loads(path.read_text())
+        looked = [str(path)]
+        if not os.environ.get("OSLER_DATA_DIR"):
+            looked.append(f"running stacks in {registry_dir()}")
+            stacks = [s.data_dir for s in running_stacks()]
+            if settings.data_dir.resolve() not in stacks and len(stacks) > 1:
+                raise ClientError("several osler stacks are running (" + ", ".join(
+                    str(d) for d in stacks) + "): set OSLER_DATA_DIR to one")
+            if settings.data_dir.resolve() not in stacks and stacks:
+                path = client_config_path(replace(settings, data_dir=stacks[0]))
+        saved: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         url = os.environ.get("OSLER_URL") or saved.get("url")
         token = os.environ.get("OSLER_TOKEN") or saved.get("token")
         if not url or not token:
             raise ClientError(
-                "no gateway configured: run 'osler up' first, or set OSLER_URL and OSLER_TOKEN"
+                f"no gateway configured (looked at OSLER_URL/OSLER_TOKEN, {', '.join(looked)}): "
+                "run 'osler up' first, or set OSLER_URL and OSLER_TOKEN"
             )
         return cls(url, token)
 
@@ -71,6 +83,15 @@ class OslerClient:
                 detail = response.text[:200]
             raise ClientError(f"{response.status_code}: {detail}")
         return response
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        """A JSON answer of a GET route (``/v1/kinds``, ``/v1/models/<id>``, ...)."""
+        return self._request("GET", path, params=query or None).json()
+
+    def validate(self, kind: str, params: dict[str, Any], pending: list[str]) -> dict[str, Any]:
+        """Check a job request without queueing it; ``pending`` dataset params come later."""
+        return self._request("POST", "/v1/jobs/validate",
+                             json={"kind": kind, "params": params, "pending": pending}).json()
 
     def upload(self, path: Path) -> dict[str, Any]:
         if not path.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, request
@@ -13,6 +14,8 @@ from osler.workers.errors import BadRequest
 
 bp = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
 bp.before_request(require_tenant)
+
+SHA256 = re.compile("[0-9a-fA-F]{64}")
 
 
 @bp.post("")
@@ -47,7 +50,17 @@ def upload_dataset() -> tuple[dict[str, Any], int]:
 
 @bp.get("")
 def list_datasets() -> dict[str, Any]:
-    return {"datasets": [d.public() for d in services().datasets.list(current_tenant())]}
+    """Newest first; ``?sha256=`` keeps those with that content (a client skips re-uploads)."""
+    unknown = sorted(set(request.args) - {"sha256"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    datasets = services().datasets.list(current_tenant())
+    sha256 = request.args.get("sha256")
+    if sha256 is not None:
+        if not SHA256.fullmatch(sha256):
+            raise BadRequest("sha256 must be 64 hexadecimal digits")
+        datasets = [d for d in datasets if d.sha256 == sha256.lower()]
+    return {"datasets": [d.public() for d in datasets]}
 
 
 @bp.get("/<dataset_id>")

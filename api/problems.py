@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +28,8 @@ def _http_problem(exc: HTTPException) -> Response:
         "type": "about:blank",
         "title": exc.name,
         "status": exc.code,
-        "detail": exc.description,
+        "detail": f"no route {request.method} {request.path}" if exc.code == 404
+        else exc.description,
     }
     response = Response(json.dumps(body), status=exc.code, mimetype=PROBLEM_JSON)
     if exc.code == 405 and exc.valid_methods:

@@ -240,3 +240,19 @@ def peak_rss_growth(call: Callable[[], Any]) -> tuple[Any, int]:
         done.set()
         sampler.join()
     return result, max(peak, process.memory_info().rss) - start
+
+
+@pytest.fixture(scope="session")
+def live_url(app: Any) -> Iterator[str]:
+    """The test app served over HTTP on 127.0.0.1 (a werkzeug server in a thread), for
+    third-party clients: tritonclient, schemathesis, a browser."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

@@ -8,9 +8,11 @@ import re
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from osler.workers.redis_connection import connect
 from osler.workers.redis_server import RedisServer, unix_socket_answers
@@ -21,70 +23,212 @@ from tests.conftest import REPO
 TOKEN_LINE = re.compile(r"^token: ([A-Za-z0-9_-]{32,})$")
 
 
-def clean_env(data_dir: Path, **env: str) -> dict[str, str]:
-    """This environment without any OSLER_* setting, pointed at ``data_dir``."""
+def clean_env(data_dir: Path | None, **env: str) -> dict[str, str]:
+    """This environment without any OSLER_* setting, pointed at ``data_dir`` (None: unset), with
+    a home of its own (``data_dir/home`` unless HOME is given), where ``osler up`` records the
+    stacks it runs: tests never see each other's stacks or the user's."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OSLER_")}
-    environ.update(OSLER_DATA_DIR=str(data_dir), **env)
+    home = env.pop("HOME", None) or str(data_dir / "home")
+    environ.update(HOME=home, MPLCONFIGDIR=str(Path.home() / ".config" / "matplotlib"))
+    if data_dir is not None:
+        environ["OSLER_DATA_DIR"] = str(data_dir)
+    environ.update(env)
     return environ
 
 
-def osler(*args: str, data_dir: Path, timeout: float = 180, **env: str):
+def osler(*args: str, data_dir: Path | None, timeout: float = 180, cwd: Path = REPO,
+          **env: str):
     environ = clean_env(data_dir, **env)
     return subprocess.run(
         [sys.executable, "-m", "osler.api.cli", *args],
-        env=environ, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env=environ, cwd=cwd, capture_output=True, text=True, timeout=timeout,
     )
 
 
 def test_demo_runs_a_real_job_end_to_end_and_exits_0(tmp_path):
+    other = tmp_path / "demo" / "models" / "result" / "keep.txt"  # another demo's results
+    other.parent.mkdir(parents=True)
+    other.write_text("kept")
     result = osler("demo", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "demo" / "result"
+    assert other.read_text() == "kept"
+    out = tmp_path / "demo" / "genome" / "result"
     assert str(out) in result.stdout
     matrix = np.load(out / "matrix.npy")
     assert matrix.shape == (300, 300) and matrix.dtype == np.float32
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     # The stack stopped: nothing answers on the embedded socket any more.
-    assert not unix_socket_answers(tmp_path / "demo" / "service" / "redis" / "redis.sock")
+    socket = tmp_path / "demo" / "genome" / "service" / "redis" / "redis.sock"
+    assert not unix_socket_answers(socket)
 
 
-def test_up_prints_a_token_and_the_client_commands_work(tmp_path):
-    environ = clean_env(tmp_path)
+@dataclass
+class Stack:
+    data_dir: Path
+    url: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """One ``osler up`` for this module's client-command tests."""
     from osler.api.cli.embedded import free_port
 
+    data_dir = tmp_path_factory.mktemp("stack")
     port = free_port()
+    dask_port = free_port()
     up = subprocess.Popen(
-        [sys.executable, "-m", "osler.api.cli", "up", "--port", str(port)],
-        env=environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "osler.api.cli", "up", "--port", str(port),
+         "--dask-dashboard-port", str(dask_port)],
+        env=clean_env(data_dir), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         token_line = up.stdout.readline().strip()
         assert TOKEN_LINE.match(token_line), (token_line, up.stderr.read()[-2000:])
-        assert up.stdout.readline().strip() == f"url: http://127.0.0.1:{port}"
-        saved = json.loads((tmp_path / "client.json").read_text())
-        assert saved["token"] == TOKEN_LINE.match(token_line).group(1)
-        assert oct((tmp_path / "client.json").stat().st_mode)[-3:] == "600"
-        cohort = tmp_path / "cohort.npy"
-        np.save(cohort, np.random.default_rng(0).integers(0, 3, (20, 100), dtype=np.int8))
-        submitted = osler("submit", "genome-distance", "--input", str(cohort),
-                          "--param", "plots=false", "--watch", data_dir=tmp_path)
-        assert submitted.returncode == 0, submitted.stderr
-        job_id = submitted.stdout.strip().splitlines()[0]
-        fetched = osler("result", job_id, "-o", str(tmp_path / "out"), data_dir=tmp_path)
-        assert fetched.returncode == 0, fetched.stderr
-        a = np.load(cohort).astype(np.float64)
-        np.testing.assert_allclose(np.load(tmp_path / "out" / "matrix.npy"), a @ a.T / 100,
-                                   rtol=1e-5)
-        listed = osler("jobs", data_dir=tmp_path)
-        assert job_id in listed.stdout and "succeeded" in listed.stdout
-        bad = osler("submit", "genome-distance", "--param", "dataset=nope", data_dir=tmp_path)
-        assert bad.returncode != 0
-        assert "422" in bad.stderr and "Traceback" not in bad.stderr
-        missing = osler("status", "00000000-0000-4000-8000-000000000000", data_dir=tmp_path)
-        assert missing.returncode != 0 and "404" in missing.stderr
+        url_line = up.stdout.readline().strip()
+        url = url_line.removeprefix("url: ")
+        assert up.stdout.readline().strip() == f"dashboard: {url}/dashboard/"
+        dask_line = up.stdout.readline().strip()
+        assert dask_line == f"dask dashboard: http://127.0.0.1:{dask_port}/status"
+        # The Dask dashboard it printed renders (bokeh is installed)
+        import requests
+
+        page = requests.get(dask_line.removeprefix("dask dashboard: "), timeout=20)
+        assert page.status_code == 200 and "needs bokeh" not in page.text.lower()
+        yield Stack(data_dir, url, TOKEN_LINE.match(token_line)[1])
     finally:
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=60) == 0
+
+
+def run(stack: Stack, *args: str, **kwargs):
+    return osler(*args, data_dir=stack.data_dir, **kwargs)
+
+
+def test_up_prints_a_token_and_the_client_commands_work(stack, tmp_path):
+    assert stack.url.startswith("http://127.0.0.1:")
+    saved = json.loads((stack.data_dir / "client.json").read_text())
+    assert saved == {"url": stack.url, "token": stack.token}
+    assert oct((stack.data_dir / "client.json").stat().st_mode)[-3:] == "600"
+    cohort = tmp_path / "cohort.npy"
+    np.save(cohort, np.random.default_rng(0).integers(0, 3, (20, 100), dtype=np.int8))
+    submitted = run(stack, "submit", "genome-distance", "--input", str(cohort),
+                    "--param", "plots=false", "--watch")
+    assert submitted.returncode == 0, submitted.stderr
+    # Not a terminal: one line per change, no carriage-return redraws
+    assert "\r" not in submitted.stderr and "succeeded 100% done" in submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[0]
+    # By default the result goes into ./<job id>/, and nothing there is overwritten
+    fetched = run(stack, "result", job_id, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    matrix = tmp_path / job_id / "matrix.npy"
+    a = np.load(cohort).astype(np.float64)
+    np.testing.assert_allclose(np.load(matrix), a @ a.T / 100, rtol=1e-5)
+    matrix.write_bytes(b"mine")
+    again = run(stack, "result", job_id, cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr and "matrix.npy" in again.stderr
+    assert matrix.read_bytes() == b"mine"
+    forced = run(stack, "result", job_id, "--force", "--json", cwd=tmp_path)
+    assert forced.returncode == 0 and str(matrix) in json.loads(forced.stdout)["files"]
+    np.testing.assert_allclose(np.load(matrix), a @ a.T / 100, rtol=1e-5)
+    listed = run(stack, "jobs")
+    assert job_id in listed.stdout and "succeeded" in listed.stdout
+    assert [j["id"] for j in json.loads(run(stack, "jobs", "--json").stdout)] == [job_id]
+    bad = run(stack, "submit", "genome-distance", "--param", "dataset=nope")
+    assert bad.returncode != 0
+    assert "422" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run(stack, "status", "00000000-0000-4000-8000-000000000000")
+    assert missing.returncode != 0 and "404" in missing.stderr
+
+
+def datasets(stack: Stack) -> list[dict]:
+    listed = run(stack, "datasets", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return json.loads(listed.stdout)
+
+
+def test_multi_input_submit_validates_before_uploading_and_uploads_a_file_once(stack, tmp_path):
+    from rdkit import RDConfig
+
+    nci = Path(RDConfig.RDDataDir, "NCI", "first_5K.smi").read_text().splitlines()
+    library, queries = tmp_path / "library.smi", tmp_path / "queries.smi"
+    library.write_text("\n".join(nci[:40]) + "\n")
+    queries.write_text("\n".join(nci[100:103]) + "\n")
+    before = len(datasets(stack))
+    # A bare --input for a kind with two dataset params, and bad params: refused, nothing sent
+    bare = run(stack, "submit", "drug-similarity", "--input", str(library))
+    assert bare.returncode == 2 and "library, queries" in bare.stderr
+    bad = run(stack, "submit", "drug-similarity", "--input", f"library={library}",
+              "--input", f"queries={queries}", "--param", "k=0")
+    assert bad.returncode == 2 and "422" in bad.stderr and "params.k" in bad.stderr
+    assert len(datasets(stack)) == before
+    args = ("submit", "drug-similarity", "--input", f"library={library}",
+            "--input", f"queries={queries}", "--param", "k=2", "--watch", "--json")
+    first = run(stack, *args)
+    assert first.returncode == 0, first.stderr
+    job = json.loads(first.stdout[first.stdout.index("{"):])
+    assert job["state"] == "succeeded" and job["params"]["k"] == 2
+    assert len(datasets(stack)) == before + 2
+    # The same files again: the datasets already there are reused
+    second = run(stack, *args)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("reusing dataset") == 2
+    again = json.loads(second.stdout[second.stdout.index("{"):])
+    assert {again["params"]["library"], again["params"]["queries"]} == {
+        job["params"]["library"], job["params"]["queries"]}
+    assert len(datasets(stack)) == before + 2
+
+
+def test_kinds_models_and_predict(stack, tmp_path):
+    kinds = run(stack, "kinds")
+    assert kinds.returncode == 0 and "genome-distance" in kinds.stdout
+    drug = run(stack, "kinds", "drug-similarity")
+    assert "--input library=FILE --input queries=FILE" in drug.stdout
+    row = next(line for line in drug.stdout.splitlines() if line.startswith("k "))
+    assert "integer" in row and "10" in row
+    described = json.loads(run(stack, "kinds", "train-word2vec", "--json").stdout)
+    assert described["dataset_params"] == ["dataset"]
+    unknown = run(stack, "kinds", "nope")
+    assert unknown.returncode == 2 and "404" in unknown.stderr
+    words = ["heart", "cardiac", "atrial"], ["kidney", "renal", "dialysis"]
+    corpus = tmp_path / "corpus.txt"
+    rng = np.random.default_rng(0)
+    corpus.write_text("\n".join(" ".join(rng.choice(words[i % 2], 8)) for i in range(400)))
+    trained = run(stack, "submit", "train-word2vec", "--input", str(corpus), "--watch",
+                  "--param", "vector_size=8", "--param", "min_count=1", "--param", "workers=1")
+    assert trained.returncode == 0, trained.stderr
+    models = json.loads(run(stack, "models", "--json").stdout)
+    assert [m["kind"] for m in models] == ["word2vec"]
+    model_id = models[0]["id"]
+    shown = run(stack, "models", model_id)
+    assert shown.returncode == 0 and "word2vec" in shown.stdout
+    similar = run(stack, "predict", model_id, "--word", "heart", "--top", "2", "--json")
+    assert similar.returncode == 0, similar.stderr
+    hits = json.loads(similar.stdout)["similar"]
+    assert len(hits) == 2 and {h["word"] for h in hits} <= set(words[0] + words[1]) - {"heart"}
+    assert hits[0]["similarity"] >= hits[1]["similarity"]
+    table = run(stack, "predict", model_id, "--word", "heart")
+    assert table.stdout.splitlines()[0].split() == ["WORD", "SIMILARITY"]
+    wrong = run(stack, "predict", model_id, "--text", "chest pain")
+    assert wrong.returncode == 2 and "--word WORD" in wrong.stderr
+
+
+def test_token_create_and_clients_find_the_stack_running_elsewhere(stack, tmp_path):
+    home = str(stack.data_dir / "home")  # where the stack recorded itself
+    made = osler("token", "create", "elsewhere", data_dir=None, HOME=home, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert f"the stack running on {stack.data_dir}" in made.stderr
+    token = made.stdout.strip()
+    listed = osler("jobs", data_dir=None, HOME=home, OSLER_URL=stack.url, OSLER_TOKEN=token)
+    assert listed.returncode == 0, listed.stderr  # the running gateway accepts it
+    found = osler("datasets", data_dir=None, HOME=home)
+    assert found.returncode == 0, found.stderr
+    # With OSLER_DATA_DIR naming a folder no stack runs on: refused, no Redis started there
+    other = tmp_path / "other"
+    refused = osler("token", "create", "x", data_dir=other, HOME=home, timeout=60)
+    assert refused.returncode == 2 and f"one runs on {stack.data_dir}" in refused.stderr
+    assert not (other / "redis").exists()
 
 
 def test_client_commands_without_a_gateway_fail_with_one_line(tmp_path):
@@ -107,3 +251,19 @@ def test_token_create_uses_the_embedded_store(tmp_path):
         server.stop()
     bad = osler("token", "create", "no spaces allowed", data_dir=tmp_path, timeout=60)
     assert bad.returncode == 2 and "tenant name" in bad.stderr
+
+
+def test_demo_saliency_overlays_are_upscaled_by_whole_pixels(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from osler.api.cli.demo import SALIENCY_MIN_PIXELS, write_readable_png
+
+    small = np.random.default_rng(0).integers(0, 255, (28, 28, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(small).save(buffer, format="PNG")
+    big = np.asarray(Image.open(write_readable_png(buffer.getvalue(), tmp_path / "s.png")))
+    factor = -(-SALIENCY_MIN_PIXELS // 28)
+    assert big.shape == (28 * factor, 28 * factor, 3)
+    np.testing.assert_array_equal(big, small.repeat(factor, axis=0).repeat(factor, axis=1))

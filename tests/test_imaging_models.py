@@ -40,7 +40,8 @@ def trained(app, sample_npz, tmp_path_factory):
         headers=auth(token),
     ).get_json()
     done = wait_for_job(client, token, job["id"], timeout=300)
-    return {"token": token, "job": done, "dataset": dataset}
+    other = TenantStore(connect(settings)).create_token("imaging-other")
+    return {"token": token, "job": done, "dataset": dataset, "other_token": other}
 
 
 def test_training_succeeds_registers_the_model_with_lineage(client, trained):
@@ -175,3 +176,46 @@ def test_a_dataset_of_the_wrong_format_is_refused(client, token):
         headers=auth(token),
     )
     assert response.status_code == 422 and ".npz" in response.get_json()["detail"]
+
+
+def test_open_inference_protocol_with_tritonclient_equals_v1_predict(
+        client, trained, sample_npz, live_url):
+    import requests
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    token, model_id = trained["token"], trained["job"]["result"]["model_id"]
+    headers = auth(token)
+    with np.load(sample_npz) as data:
+        images = data["test_images"][:4].reshape(-1, 28, 28, 1).astype(np.float32)
+    server = triton.InferenceServerClient(url=live_url.removeprefix("http://"))
+    assert server.is_server_live() and server.is_server_ready()
+    assert server.is_model_ready(model_id, headers=headers)
+    metadata = server.get_model_metadata(model_id, headers=headers)
+    assert metadata["inputs"] == [{"name": "images", "datatype": "FP32",
+                                   "shape": [-1, 28, 28, 1]}]
+    classes = metadata["parameters"]["class_names"]
+    assert {o["name"] for o in metadata["outputs"]} == {"probabilities", "labels"}
+    v1 = client.post(f"/v1/models/{model_id}/predict",
+                     json={"arrays": images.reshape(-1, 28, 28).tolist()}, headers=headers)
+    expected = np.array([[p["probabilities"][c] for c in classes]
+                         for p in v1.get_json()["predictions"]])
+    labels = [p["label"] for p in v1.get_json()["predictions"]]
+    for binary in (True, False):  # Triton's binary extension (the client's default) and JSON
+        tensor = triton.InferInput("images", list(images.shape), "FP32")
+        tensor.set_data_from_numpy(images, binary_data=binary)
+        # (the client adds its binary-header length to the headers dict it is given: copy it)
+        result = server.infer(model_id, [tensor], headers=dict(headers), outputs=[
+            triton.InferRequestedOutput("probabilities", binary_data=False),
+            triton.InferRequestedOutput("labels", binary_data=False)])
+        np.testing.assert_allclose(result.as_numpy("probabilities"), expected, atol=1e-6)
+        assert [str(x) for x in result.as_numpy("labels")] == labels
+    # Errors: the protocol's {"error": ...} shape, the token required, another tenant's model
+    with pytest.raises(InferenceServerException, match="no model with id"):
+        server.get_model_metadata(model_id, headers=auth(trained["other_token"]))
+    wrong = requests.post(f"{live_url}/v2/models/{model_id}/infer", headers=headers, json={
+        "inputs": [{"name": "images", "shape": [1, 10, 10, 1], "datatype": "FP32",
+                    "data": [0.0] * 100}]})
+    assert wrong.status_code == 422 and "[-1, 28, 28, 1]" in wrong.json()["error"]
+    anonymous = requests.get(f"{live_url}/v2/models/{model_id}")
+    assert anonymous.status_code == 401 and set(anonymous.json()) == {"error"}

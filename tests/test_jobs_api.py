@@ -202,7 +202,10 @@ def test_openapi_lists_routes_and_kind_schemas_and_docs_render(client):
     assert schema["additionalProperties"] is False
     assert "metric" in schema["properties"]
     page = client.get("/docs")
-    assert page.status_code == 200 and b"genome-distance" in page.data
+    assert page.status_code == 200 and b"/openapi.json" in page.data
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and b"SwaggerUIBundle" in script.data
+    assert client.get("/docs/assets/index.html").status_code == 404
     assert json.loads(json.dumps(spec)) == spec
 
 

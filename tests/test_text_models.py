@@ -107,13 +107,20 @@ def test_inference_bodies_are_checked_against_the_kinds_schema_at_the_gateway(
     assert response.status_code == 422 and needle in response.get_json()["detail"]
 
 
-def test_sequence_classifier_sync_predict_equals_the_models_own(client, owner, icd10, settings):
-    from osler.kernels.text.sequence_classifier import load_sequence_classifier, predict_texts
-
+@pytest.fixture(scope="module")
+def sequence_classifier(app, owner, icd10):
+    client = app.test_client()
     dataset = upload(client, owner, "chapters.csv",
                      (icd10 / "icd10cm_chapters.csv").read_bytes()).get_json()
-    done = train(client, owner, "train-sequence-classifier",
+    return train(client, owner, "train-sequence-classifier",
                  {"dataset": dataset["id"], "epochs": 2, "units": 16, "embedding_dim": 16})
+
+
+def test_sequence_classifier_sync_predict_equals_the_models_own(
+        client, owner, sequence_classifier, settings):
+    from osler.kernels.text.sequence_classifier import load_sequence_classifier, predict_texts
+
+    done = sequence_classifier
     assert {"model.keras", "metrics.json", "curves.png", "confusion_matrix.png"} <= {
         a["name"] for a in done["artifacts"]}
     model_id = done["result"]["model_id"]
@@ -151,6 +158,13 @@ def test_seq2seq_sync_predict_equals_the_models_own_decoding(client, owner, icd1
     assert response.status_code == 200, response.get_json()
     folder = next(settings.data_dir.glob(f"tenants/*/models/{model_id}"))
     assert response.get_json()["predictions"] == decode(load_seq2seq(folder), sources, 2)
+    # The same through the Open Inference Protocol: BYTES in, BYTES out, beam_width a parameter
+    v2 = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "parameters": {"beam_width": 2},
+        "inputs": [{"name": "sources", "shape": [2], "datatype": "BYTES", "data": sources}]})
+    assert v2.status_code == 200, v2.get_json()
+    assert v2.get_json()["outputs"] == [{"name": "predictions", "datatype": "BYTES", "shape": [2],
+                                         "data": response.get_json()["predictions"]}]
 
 
 def test_malformed_text_datasets_fail_with_clear_errors(client, owner):
@@ -177,3 +191,46 @@ def test_text_models_are_tenant_scoped(client, word2vec, new_token):
         "dataset": "00000000-0000-4000-8000-000000000000", "word2vec_model": model_id}},
         headers=auth(other))
     assert stolen.status_code == 422
+
+
+def test_open_inference_protocol_texts_with_tritonclient_equal_v1_predict(
+        client, owner, sequence_classifier, live_url):
+    import numpy as np
+    import tritonclient.http as triton
+
+    model_id = sequence_classifier["result"]["model_id"]
+    server = triton.InferenceServerClient(url=live_url.removeprefix("http://"))
+    metadata = server.get_model_metadata(model_id, headers=auth(owner))
+    assert metadata["inputs"] == [{"name": "texts", "datatype": "BYTES", "shape": [-1]}]
+    classes = metadata["parameters"]["class_names"]
+    texts = ["Malignant neoplasm of spleen", "Laryngeal diphtheria", "Fracture of left femur"]
+    v1 = client.post(f"/v1/models/{model_id}/predict", json={"texts": texts},
+                     headers=auth(owner)).get_json()["predictions"]
+    tensor = triton.InferInput("texts", [len(texts)], "BYTES")
+    tensor.set_data_from_numpy(np.array(texts, dtype=object))  # binary: length-prefixed UTF-8
+    result = server.infer(model_id, [tensor], headers=auth(owner))
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"),
+        [[p["probabilities"][c] for c in classes] for p in v1], atol=1e-6)
+    assert [str(x) for x in result.as_numpy("labels")] == [p["label"] for p in v1]
+    assert result.get_response()["model_version"] == "1"
+
+
+def test_open_inference_protocol_word_vectors_equal_v1(client, owner, word2vec):
+    model_id = word2vec["result"]["model_id"]
+    v1 = client.post(f"/v1/models/{model_id}/vectors", json={"words": ["heart", "renal"]},
+                     headers=auth(owner)).get_json()["vectors"]
+    v2 = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [2], "datatype": "BYTES",
+                    "data": ["heart", "renal"]}],
+        "outputs": [{"name": "vectors"}]}).get_json()
+    [vectors] = v2["outputs"]
+    assert vectors["shape"] == [2, 16] and vectors["datatype"] == "FP32"
+    assert vectors["data"] == v1["heart"] + v1["renal"]
+    unknown = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [1], "datatype": "BYTES", "data": ["zebra"]}]})
+    assert unknown.status_code == 404 and "zebra" in unknown.get_json()["error"]
+    bad = client.post(f"/v2/models/{model_id}/infer", headers=auth(owner), json={
+        "inputs": [{"name": "words", "shape": [3], "datatype": "BYTES", "data": ["heart"]}]})
+    assert bad.status_code == 422 and bad.get_json() == {
+        "error": "inputs.words: 1 values do not fill shape [3]"}

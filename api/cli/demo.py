@@ -1,12 +1,14 @@
 """``osler demo``: the embedded stack doing real jobs end to end, then exit 0.
 
 ``osler demo`` (or ``osler demo genome``) computes a genome distance matrix; ``osler demo models``
-trains and queries an image classifier and a word2vec model.
+trains and queries an image classifier and a word2vec model. Each demo works under its own
+folder (``<data dir>/demo/<name>/``) and clears only that one, so one never deletes another's.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
 import sys
@@ -22,6 +24,11 @@ from osler.workers.settings import Settings
 
 DEMO_SAMPLES = 300
 DEMO_VARIANTS = 20_000
+SALIENCY_MIN_PIXELS = 224
+"""Saliency overlays are written at least this wide, upscaled by whole pixels (nearest)."""
+WORD2VEC_PARAMS = {"vector_size": 100, "window": 8, "min_count": 5, "epochs": 20}
+"""Settings under which ICD-10-CM's descriptions give neighbours that mean something
+(diabetes: mellitus, diabetic, ketoacidosis; pneumonia: influenza, virus)."""
 
 
 def _say(message: str) -> None:
@@ -76,26 +83,36 @@ def _models(client: OslerClient, inputs: Path, out: Path) -> None:
                           {"arrays": [img.tolist() for img in images], "explain": True})
     for index, (prediction, label) in enumerate(zip(answer["predictions"], labels, strict=True)):
         saliency = out / "image-classifier" / f"saliency-{index}.png"
-        saliency.write_bytes(base64.b64decode(prediction["saliency_png"]))
+        write_readable_png(base64.b64decode(prediction["saliency_png"]), saliency)
         print(f"  image {index}: true {class_names[label]}, predicted {prediction['label']} "
               f"(p={prediction['probabilities'][prediction['label']]:.2f}); saliency {saliency}")
 
     build_icd10_datasets(inputs / "icd10", limit=20_000, seed=0)
     corpus = client.upload(inputs / "icd10" / "icd10cm_corpus.txt")
-    job = _run(client, "train-word2vec",
-               {"dataset": corpus["id"], "vector_size": 64, "min_count": 3, "epochs": 5},
+    job = _run(client, "train-word2vec", {"dataset": corpus["id"], **WORD2VEC_PARAMS},
                out / "word2vec")
     model_id = job["result"]["model_id"]
-    for word in ("fracture", "pneumonia"):
+    for word in ("diabetes", "pneumonia", "fracture"):
         similar = client.infer(model_id, "similar", {"word": word, "topn": 5})["similar"]
         print(f"  word2vec neighbours of {word!r}: "
               + ", ".join(f"{hit['word']} ({hit['similarity']:.2f})" for hit in similar))
     print(f"models demo results written to {out}")
 
 
+def write_readable_png(png: bytes, target: Path) -> Path:
+    """``png`` at least :data:`SALIENCY_MIN_PIXELS` wide, each pixel repeated (no smoothing)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    factor = max(1, -(-SALIENCY_MIN_PIXELS // min(image.size)))
+    image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST).save(
+        target, format="PNG")
+    return target
+
+
 def run_demo(settings: Settings, which: str = "genome") -> int:
     """Start the embedded stack, run the chosen demo, stop the stack; 0 when all went well."""
-    root = demo_dir(settings)
+    root = demo_dir(settings) / which
     shutil.rmtree(root, ignore_errors=True)
     demo_settings = settings.with_changes(data_dir=root / "service", redis_url=None,
                                           dask_scheduler=None)

@@ -6,37 +6,24 @@ Every error prints one line on stderr and exits non-zero; no tracebacks for thin
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
+from osler.api.cli.catalog import cmd_datasets, cmd_kinds, cmd_models
 from osler.api.cli.embedded import StartupError
+from osler.api.cli.errors import CommandError
+from osler.api.cli.predict import cmd_predict
+from osler.api.cli.submit import cmd_result, cmd_submit, finished
+from osler.api.cli.tables import print_json
 from osler.api.cli.watch import watch_job
 from osler.api.client import ClientError, OslerClient, write_client_config
+from osler.api.stack_registry import recorded, running_stacks
 from osler.workers.errors import OslerError
+from osler.workers.kinds import all_kinds
 from osler.workers.settings import Settings
 
-
-class CommandError(Exception):
-    """A command cannot go on; the message is shown to the user."""
-
-
-def _parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise CommandError(f"--param needs NAME=VALUE, got {pair!r}")
-        params[name] = _parse_value(value)
-    return params
+__all__ = ["CommandError", "build_parser", "main"]
 
 
 # --- running the stack -------------------------------------------------------------------------
@@ -53,7 +40,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dashboard: {stack.url}/dashboard/", flush=True)
         print(f"dask dashboard: {stack.dask_dashboard_url}", flush=True)
         print("osler is up; press Ctrl-C to stop", file=sys.stderr, flush=True)
-        wait_for_signal()
+        with recorded(settings.data_dir, stack.url):
+            wait_for_signal()
     return 0
 
 
@@ -104,73 +92,61 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _token_store(settings: Settings) -> tuple[Settings, str]:
+    """The settings whose Redis holds the running stack's tenants, and a line saying which.
+
+    Never a Redis of its own while ``osler up`` runs elsewhere: with no ``OSLER_DATA_DIR`` set,
+    the one stack running on this machine is used; with one set, a stack elsewhere is an error.
+    """
+    if settings.redis_url is not None:
+        return settings, f"Redis at {settings.redis_url.rsplit('@', 1)[-1]} (OSLER_REDIS_URL)"
+    from osler.workers.redis_server import unix_socket_answers
+
+    if unix_socket_answers(settings.embedded_redis_socket):
+        return settings, f"the stack running on {settings.data_dir}"
+    others = [s for s in running_stacks() if s.data_dir != settings.data_dir.resolve()]
+    if others and os.environ.get("OSLER_DATA_DIR"):
+        raise CommandError(
+            f"no osler stack runs on {settings.data_dir}, but one runs on {others[0].data_dir}: "
+            "set OSLER_DATA_DIR to that folder")
+    if len(others) > 1:
+        raise CommandError("several osler stacks are running (" + ", ".join(
+            str(s.data_dir) for s in others) + "): set OSLER_DATA_DIR to one")
+    if others:
+        target = replace(settings, data_dir=others[0].data_dir)
+        return target, f"the stack running on {target.data_dir}"
+    return settings, (f"the store in {settings.data_dir} (no osler stack is running; "
+                      "'osler up' there will accept the token)")
+
+
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     from osler.workers.redis_connection import connect
     from osler.workers.redis_server import RedisServer, unix_socket_answers
     from osler.workers.tenants import TenantStore
 
+    target, where = _token_store(settings)
     server = None
-    if settings.redis_url is None and not unix_socket_answers(settings.embedded_redis_socket):
-        socket_path = settings.embedded_redis_socket
+    if target.redis_url is None and not unix_socket_answers(target.embedded_redis_socket):
+        socket_path = target.embedded_redis_socket
         server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
     try:
-        print(TenantStore(connect(settings)).create_token(args.tenant))
+        token = TenantStore(connect(target)).create_token(args.tenant)
     finally:
         if server is not None:
             server.stop()
+    print(token)
+    print(f"osler: token for tenant {args.tenant!r} written to {where}", file=sys.stderr)
     return 0
 
 
 # --- client commands -----------------------------------------------------------------------------
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-
-
-def _finished(job: dict[str, Any]) -> int:
-    if job["state"] == "succeeded":
-        print(f"job {job['id']} succeeded", file=sys.stderr)
-        return 0
-    error = job.get("error") or {}
-    print(f"job {job['id']} {job['state']}: {error.get('message', '')}", file=sys.stderr)
-    return 1
-
-
-def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    client = OslerClient.from_environment(settings)
-    params = _parse_params(args.param)
-    for item in args.input:
-        name, sep, path = item.rpartition("=")
-        name = name if sep else "dataset"
-        dataset = client.upload(Path(path))
-        params[name] = dataset["id"]
-    job = client.submit(args.kind, params)
-    print(job["id"])
-    if args.watch:
-        return _finished(watch_job(client, job["id"]))
-    return 0
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     client = OslerClient.from_environment(settings)
     if args.watch:
-        return _finished(watch_job(client, args.job_id))
-    _print_json(client.job(args.job_id))
-    return 0
-
-
-def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
-    client = OslerClient.from_environment(settings)
-    job = client.job(args.job_id)
-    if job["state"] != "succeeded":
-        raise CommandError(f"job {args.job_id} is {job['state']}; it has no result")
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for artifact in job["artifacts"]:
-        client.download(args.job_id, artifact["name"], out / artifact["name"])
-    (out / "result.json").write_text(json.dumps(job["result"], indent=2))
-    print(f"{len(job['artifacts'])} artifact(s) and result.json written to {out}")
+        return finished(watch_job(client, args.job_id))
+    print_json(client.job(args.job_id))
     return 0
 
 
@@ -184,7 +160,11 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     client = OslerClient.from_environment(settings)
     query = {k: v for k, v in {"state": args.state, "kind": args.kind}.items() if v}
-    for job in client.jobs(limit=args.limit, **query)["jobs"]:
+    jobs = client.jobs(limit=args.limit, **query)["jobs"]
+    if args.json:
+        print_json(jobs)
+        return 0
+    for job in jobs:
         fraction = job["progress"]["fraction"]
         print(f"{job['id']}  {job['kind']:<24} {job['state']:<10} {fraction:>4.0%}  "
               f"{job['created_at']}")
@@ -228,25 +208,60 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("tenant")
     create.set_defaults(func=cmd_token_create)
 
-    submit = sub.add_parser("submit", help="submit a job")
-    submit.add_argument("kind")
-    submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    submit.add_argument(
-        "--input", action="append", default=[], metavar="[NAME=]FILE",
-        help="upload FILE as a dataset and pass it as params.NAME (default: dataset)",
+    kinds = sorted(all_kinds())
+    submit = sub.add_parser(
+        "submit", help="submit a job (validated first; files uploaded once, by SHA-256)",
+        epilog=f"kinds: {', '.join(kinds)}. 'osler kinds KIND' lists a kind's params.",
     )
-    submit.add_argument("--watch", action="store_true", help="draw a progress bar until done")
+    submit.add_argument("kind", metavar="KIND", help="the job kind (see 'osler kinds')")
+    submit.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a param; VALUE is read as JSON when it parses (5, true, [1,2])")
+    submit.add_argument(
+        "--input", action="append", default=[], metavar="[PARAM=]FILE",
+        help="a file for the dataset param PARAM (repeat for each; a bare FILE fills a kind's "
+        "only dataset param); uploaded unless you have a dataset with the same content",
+    )
+    submit.add_argument("--watch", action="store_true", help="show progress until done")
+    submit.add_argument("--json", action="store_true", help="print the job as JSON")
     submit.set_defaults(func=cmd_submit)
 
-    status = sub.add_parser("status", help="show a job")
+    status = sub.add_parser("status", help="show a job (JSON)")
     status.add_argument("job_id")
     status.add_argument("--watch", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    result = sub.add_parser("result", help="download a job's artifacts")
+    result = sub.add_parser("result", help="download a job's artifacts into ./<job id>/")
     result.add_argument("job_id")
-    result.add_argument("-o", "--output", default=".")
+    result.add_argument("-o", "--output", help="folder to write into (default: ./<job id>)")
+    result.add_argument("--force", action="store_true", help="overwrite files already there")
+    result.add_argument("--json", action="store_true", help="print the files written as JSON")
     result.set_defaults(func=cmd_result)
+
+    kinds_cmd = sub.add_parser("kinds", help="list job kinds, or one kind's params")
+    kinds_cmd.add_argument("kind", nargs="?", metavar="KIND")
+    kinds_cmd.add_argument("--json", action="store_true")
+    kinds_cmd.set_defaults(func=cmd_kinds)
+
+    datasets = sub.add_parser("datasets", help="list your datasets")
+    datasets.add_argument("--json", action="store_true")
+    datasets.set_defaults(func=cmd_datasets)
+
+    models = sub.add_parser("models", help="list your models, or show one")
+    models.add_argument("model_id", nargs="?", metavar="ID")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=cmd_models)
+
+    predict = sub.add_parser("predict", help="run a registered model on one input")
+    predict.add_argument("model_id", metavar="MODEL")
+    given = predict.add_mutually_exclusive_group(required=True)
+    given.add_argument("--image", action="append", metavar="FILE",
+                       help="PNG, JPEG or DICOM (image classifiers; repeatable)")
+    given.add_argument("--text", action="append", metavar="TEXT",
+                       help="a text (sequence classifiers, seq2seq; repeatable)")
+    given.add_argument("--word", metavar="WORD", help="nearest words (word2vec)")
+    predict.add_argument("--top", type=int, default=5, help="classes or words shown")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(func=cmd_predict)
 
     cancel = sub.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
@@ -256,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--state")
     jobs.add_argument("--kind")
     jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)
 
     demo = sub.add_parser("demo", help="run real jobs end to end on the embedded stack")
