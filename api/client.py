@@ -116,6 +116,16 @@ class OslerClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v1/jobs/{job_id}/cancel").json()
 
+    def logs(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's event log, oldest first."""
+        return self._request("GET", f"/v1/jobs/{job_id}/logs").json()["events"]
+
+    def delete_job(self, job_id: str) -> None:
+        self._request("DELETE", f"/v1/jobs/{job_id}")
+
+    def rerun(self, job_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v1/jobs/{job_id}/rerun").json()
+
     def infer(self, model_id: str, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Synchronous inference: ``predict``, ``similar`` or ``vectors``."""
         return self._request("POST", f"/v1/models/{model_id}/{operation}", json=payload).json()

@@ -267,3 +267,29 @@ def test_demo_saliency_overlays_are_upscaled_by_whole_pixels(tmp_path):
     factor = -(-SALIENCY_MIN_PIXELS // 28)
     assert big.shape == (28 * factor, 28 * factor, 3)
     np.testing.assert_array_equal(big, small.repeat(factor, axis=0).repeat(factor, axis=1))
+
+
+def test_logs_rerun_and_delete_from_the_command_line(stack, tmp_path):
+    cohort = tmp_path / "small.npy"
+    np.save(cohort, np.random.default_rng(4).integers(0, 3, (8, 30), dtype=np.int8))
+    submitted = run(stack, "submit", "genome-distance", "--input", f"dataset={cohort}",
+                    "--param", "plots=false", "--watch")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[0]
+    logs = run(stack, "logs", job_id)
+    assert logs.returncode == 0, logs.stderr
+    states = [line.split()[1] for line in logs.stdout.splitlines()
+              if line.split()[1] in ("queued", "running", "succeeded")]
+    assert states == ["queued", "running", "succeeded"]
+    followed = run(stack, "logs", job_id, "--follow", "--json")
+    assert json.loads(followed.stdout.splitlines()[-1])["state"] == "succeeded"
+    rerun = run(stack, "rerun", job_id)
+    assert rerun.returncode == 0, rerun.stderr
+    new_id = rerun.stdout.strip()
+    assert new_id != job_id
+    waited = run(stack, "status", new_id, "--watch")
+    assert waited.returncode == 0, waited.stderr
+    deleted = run(stack, "delete", job_id)
+    assert deleted.returncode == 0 and job_id in deleted.stdout
+    gone = run(stack, "status", job_id)
+    assert gone.returncode == 2 and "404" in gone.stderr

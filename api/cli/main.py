@@ -13,6 +13,7 @@ from dataclasses import replace
 from osler.api.cli.catalog import cmd_datasets, cmd_kinds, cmd_models
 from osler.api.cli.embedded import StartupError
 from osler.api.cli.errors import CommandError
+from osler.api.cli.lifecycle import cmd_delete, cmd_logs, cmd_rerun
 from osler.api.cli.predict import cmd_predict
 from osler.api.cli.submit import cmd_result, cmd_submit, finished
 from osler.api.cli.tables import print_json
@@ -273,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)
+
+    logs = sub.add_parser("logs", help="print a job's event log")
+    logs.add_argument("job_id")
+    logs.add_argument("--follow", action="store_true", help="until the job finishes")
+    logs.add_argument("--json", action="store_true", help="one JSON event per line")
+    logs.set_defaults(func=cmd_logs)
+
+    delete = sub.add_parser("delete", help="delete a finished job and its artifacts")
+    delete.add_argument("job_id")
+    delete.set_defaults(func=cmd_delete)
+
+    rerun = sub.add_parser("rerun", help="submit a job's kind and params again")
+    rerun.add_argument("job_id")
+    rerun.set_defaults(func=cmd_rerun)
 
     demo = sub.add_parser("demo", help="run real jobs end to end on the embedded stack")
     demo.add_argument("which", nargs="?", default="genome", choices=("genome", "models"),
