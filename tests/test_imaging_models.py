@@ -159,7 +159,10 @@ def test_another_tenant_cannot_see_or_use_the_model(client, trained, new_token):
     unknown = client.post(f"/v1/models/{model_id}/explode", json={}, headers=auth(owner))
     assert unknown.status_code == 404 and "explode" in unknown.get_json()["detail"]
     not_json = client.post(f"/v1/models/{model_id}/predict", data="x", headers=auth(owner))
-    assert not_json.status_code == 400
+    assert not_json.status_code == 415 and "Content-Type" in not_json.get_json()["detail"]
+    bad_json = client.post(f"/v1/models/{model_id}/predict", data="x", headers=auth(owner),
+                           content_type="application/json")
+    assert bad_json.status_code == 400
     dataset = upload(client, other, "x.npz", b"not really").get_json()
     stolen = client.post(
         "/v1/jobs", json={"kind": "predict", "params": {"model": model_id,
