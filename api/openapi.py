@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from osler.api.governance_openapi import governance_paths
 from osler.workers.job_states import MAX_WAIT_SECONDS
 from osler.workers.kinds import all_kinds, all_model_kinds, model_operations
 
@@ -125,6 +126,7 @@ def build_openapi() -> dict[str, Any]:
                 "delete": _op("Delete a dataset", "204", errors=(401, 404, 409)),
             },
             **_model_paths(),
+            **governance_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from osler.workers.audit import AuditStore
 from osler.workers.celery_app import make_celery
 from osler.workers.datasets import DatasetStore
 from osler.workers.idempotency import IdempotencyStore
@@ -28,6 +29,7 @@ class Services:
         self.datasets = DatasetStore(self.redis, self.layout)
         self.models = ModelStore(self.redis, self.layout)
         self.tenants = TenantStore(self.redis)
+        self.audit = AuditStore(self.redis, self.settings.audit_retention_days)
         self.idempotency = IdempotencyStore(self.redis, self.settings.ttl_seconds)
         self.celery = make_celery(self.settings)
 

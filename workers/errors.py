@@ -5,6 +5,7 @@
     OslerError (500)
     ├── BadRequest (400)
     ├── Unauthorized (401)
+    ├── Forbidden (403)
     ├── NotFound (404)
     │   └── UnknownWord (404)
     ├── Conflict (409)
@@ -51,6 +52,11 @@ class BadRequest(OslerError):
 class Unauthorized(OslerError):
     status = 401
     title = "Unauthorized"
+
+
+class Forbidden(OslerError):
+    status = 403
+    title = "Forbidden"
 
 
 class NotFound(OslerError):

@@ -24,6 +24,9 @@ DEFAULT_MAX_ALL_PAIRS_BYTES = 2 * 1024**3
 DEFAULT_MAX_ACTIVE_JOBS = 100
 """Most queued or running jobs one tenant may have at once."""
 
+DEFAULT_AUDIT_RETENTION_DAYS = 365
+"""How long audit records are kept (a year: far longer than the jobs they name)."""
+
 
 def _env_int(environ: dict[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
@@ -52,6 +55,7 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_all_pairs_bytes: int = DEFAULT_MAX_ALL_PAIRS_BYTES
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
 
@@ -74,6 +78,9 @@ class Settings:
                 env, "OSLER_MAX_ALL_PAIRS_BYTES", DEFAULT_MAX_ALL_PAIRS_BYTES
             ),
             max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
+            audit_retention_days=_env_int(
+                env, "OSLER_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS
+            ),
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
         )
 

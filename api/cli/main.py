@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from osler.api.cli import admin
 from osler.api.cli.embedded import StartupError
 from osler.api.cli.watch import watch_job
 from osler.api.client import ClientError, OslerClient, write_client_config
@@ -85,23 +86,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             "--without-mingle",
         ]
     )
-    return 0
-
-
-def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from osler.workers.redis_connection import connect
-    from osler.workers.redis_server import RedisServer, unix_socket_answers
-    from osler.workers.tenants import TenantStore
-
-    server = None
-    if settings.redis_url is None and not unix_socket_answers(settings.embedded_redis_socket):
-        socket_path = settings.embedded_redis_socket
-        server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
-    try:
-        print(TenantStore(connect(settings)).create_token(args.tenant))
-    finally:
-        if server is not None:
-            server.stop()
     return 0
 
 
@@ -204,11 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.set_defaults(func=cmd_worker)
 
-    token = sub.add_parser("token", help="manage tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="make a token for TENANT (created if new)")
-    create.add_argument("tenant")
-    create.set_defaults(func=cmd_token_create)
+    admin.add_commands(sub)
 
     submit = sub.add_parser("submit", help="submit a job")
     submit.add_argument("kind")

@@ -1,0 +1,111 @@
+"""Operator commands that talk to Redis directly: ``osler token`` and ``osler audit``.
+
+They reach the configured Redis (``OSLER_REDIS_URL``), or the embedded one: the running
+``osler up``'s socket, or a server started for the command when none runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from osler.workers.audit import ACTIONS, AuditStore
+from osler.workers.settings import Settings
+from osler.workers.tenants import TenantStore, parse_duration
+
+
+@contextmanager
+def _redis(settings: Settings) -> Iterator[redis.Redis]:
+    from osler.workers.redis_connection import connect
+    from osler.workers.redis_server import RedisServer, unix_socket_answers
+
+    server = None
+    if settings.redis_url is None and not unix_socket_answers(settings.embedded_redis_socket):
+        socket_path = settings.embedded_redis_socket
+        server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
+    try:
+        yield connect(settings)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    expires_in = parse_duration(args.expires_in) if args.expires_in else None
+    with _redis(settings) as client:
+        info, secret = TenantStore(client).issue(
+            args.tenant, name=args.name, expires_in=expires_in, scope=args.scope
+        )
+    print(secret)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _redis(settings) as client:
+        tokens = TenantStore(client).list_tokens(args.tenant)
+    for token in tokens:
+        state = "revoked" if token["revoked_at"] else f"expires {token['expires_at'] or 'never'}"
+        print(f"{token['id']}  {token['tenant']:<20} {token['name']:<16} {token['scope']:<5} "
+              f"created {token['created_at']}  last used {token['last_used_at'] or 'never'}  "
+              f"{state}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _redis(settings) as client:
+        info = TenantStore(client).revoke(args.token_id)
+    print(f"token {info.id} of tenant {info.tenant} revoked")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a tenant's audit records as JSON lines, oldest first, every page."""
+    with _redis(settings) as client:
+        store = AuditStore(client, settings.audit_retention_days)
+        cursor = None
+        while True:
+            records, cursor = store.query(
+                args.tenant, since=args.since, until=args.until, action=args.action,
+                cursor=cursor, limit=1000,
+            )
+            for record in records:
+                print(json.dumps(record))
+            if cursor is None:
+                return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``token`` and ``audit`` to the ``osler`` parser's subcommands."""
+    token = sub.add_parser("token", help="manage tokens (operator: talks to Redis)")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="make a token for TENANT (created if new)")
+    create.add_argument("tenant")
+    create.add_argument("--name", default="default")
+    create.add_argument("--expires-in", metavar="30d", help="lifetime: N s, m, h or d")
+    create.add_argument("--scope", choices=("full", "read"), default="full")
+    _set(create, cmd_token_create)
+    listing = token_sub.add_parser("list", help="list tokens (of TENANT, or every tenant's)")
+    listing.add_argument("tenant", nargs="?")
+    _set(listing, cmd_token_list)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id (401 at once)")
+    revoke.add_argument("token_id")
+    _set(revoke, cmd_token_revoke)
+
+    audit = sub.add_parser("audit", help="print a tenant's audit records (JSON lines)")
+    audit.add_argument("tenant", help="a tenant; '-' for failed logins that named none")
+    audit.add_argument("--since", help="ISO 8601 time, e.g. 2026-12-01T00:00:00Z")
+    audit.add_argument("--until")
+    audit.add_argument("--action", choices=ACTIONS)
+    _set(audit, cmd_audit)
+
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _set(parser: argparse.ArgumentParser, func: Command) -> None:
+    parser.set_defaults(func=func)
