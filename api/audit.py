@@ -35,6 +35,7 @@ ENDPOINT_ACTIONS = {
     "jobs.cancel_job": "job.cancel",
     "jobs.delete_job": "job.delete",
     "jobs.download_artifact": "artifact.download",
+    "webhooks.deliveries": "job.read",
     "models.infer": "model.predict",
     "models.list_models": "model.read",
     "models.get_model": "model.read",

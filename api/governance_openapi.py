@@ -29,6 +29,13 @@ TOKEN_BODY = {
 }
 
 
+NOTIFY_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["url"],
+    "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048}},
+    "description": "POST the finished job here, signed (Osler-Signature header)",
+}
+
+
 def governance_paths() -> dict[str, Any]:
     create = _op("Create a token for your tenant (its secret is shown only in this answer)",
                  "201", (400, 401, 403))
@@ -52,4 +59,13 @@ def governance_paths() -> dict[str, Any]:
                           (401, 403, 404)),
         },
         "/v1/audit": {"get": audit},
+        "/v1/webhook-secret": {
+            "get": _op("Your tenant's webhook signing secret", "200", (401,)),
+            "post": _op("Rotate the webhook signing secret", "200", (401, 403)),
+        },
+        "/v1/jobs/{job_id}/deliveries": {
+            "parameters": [{"name": "job_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": _op("The delivery attempts of a job's webhook", "200", (401, 404)),
+        },
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from osler.api.governance_openapi import governance_paths
+from osler.api.governance_openapi import NOTIFY_SCHEMA, governance_paths
 from osler.workers.job_states import MAX_WAIT_SECONDS
 from osler.workers.kinds import all_kinds, all_model_kinds, model_operations
 
@@ -70,6 +70,7 @@ def build_openapi() -> dict[str, Any]:
                 "properties": {
                     "kind": {"const": name},
                     "params": {"$ref": f"#/components/schemas/params-{name}"},
+                    "notify": NOTIFY_SCHEMA,
                 },
             }
             for name in sorted(kinds)

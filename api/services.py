@@ -16,6 +16,7 @@ from osler.workers.models import ModelStore
 from osler.workers.redis_connection import connect
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore
+from osler.workers.webhooks import WebhookStore
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
         self.models = ModelStore(self.redis, self.layout)
         self.tenants = TenantStore(self.redis)
         self.audit = AuditStore(self.redis, self.settings.audit_retention_days)
+        self.webhooks = WebhookStore(self.redis, self.settings.ttl_seconds)
         self.idempotency = IdempotencyStore(self.redis, self.settings.ttl_seconds)
         self.celery = make_celery(self.settings)
 

@@ -138,3 +138,17 @@ def _start_heartbeat(sender=None, **_: object) -> None:
 @worker_shutdown.connect
 def _stop_heartbeat(**_: object) -> None:
     _heartbeat.stop()
+    _webhooks_stop.set()
+
+
+_webhooks_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_webhooks(sender=None, **_: object) -> None:
+    """Each worker delivers completion webhooks too (they claim each job with a lock)."""
+    from osler.workers.webhooks import start_dispatcher
+
+    settings = app_settings(getattr(sender, "app", None) or get_celery())
+    start_dispatcher(connect(settings), settings.ttl_seconds, settings.webhook_allow_private,
+                     _webhooks_stop)

@@ -56,6 +56,8 @@ class Settings:
     max_all_pairs_bytes: int = DEFAULT_MAX_ALL_PAIRS_BYTES
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
+    webhook_allow_private: bool = False
+    """Whether ``notify`` URLs may reach loopback, link-local and private addresses."""
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
 
@@ -81,6 +83,7 @@ class Settings:
             audit_retention_days=_env_int(
                 env, "OSLER_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS
             ),
+            webhook_allow_private=env.get("OSLER_WEBHOOK_ALLOW_PRIVATE", "") == "1",
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
         )
 
