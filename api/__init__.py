@@ -11,7 +11,18 @@ from osler.workers.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway for ``settings`` (default: read from the environment once)."""
-    from osler.api import audit, datasets, docs, health, jobs, models, problems, tokens, webhooks
+    from osler.api import (
+        audit,
+        datasets,
+        docs,
+        health,
+        jobs,
+        models,
+        problems,
+        tokens,
+        usage,
+        webhooks,
+    )
     from osler.api.services import Services
     from osler.api.uploads import UploadRequest
 
@@ -25,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     Services(settings).init_app(app)
     problems.init_app(app)
     for blueprint in (health.bp, docs.bp, jobs.bp, datasets.bp, models.bp, tokens.bp, audit.bp,
-                      webhooks.bp):
+                      webhooks.bp, usage.bp):
         app.register_blueprint(blueprint)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     return app

@@ -25,6 +25,9 @@ def require_tenant() -> None:
     g.tenant, g.token_id = principal.tenant, principal.token_id
     if principal.scope == "read" and request.method not in READ_METHODS:
         raise Forbidden("this token is read-only: it may read jobs, datasets and artifacts")
+    from osler.api.usage import enforce  # usage's blueprint authenticates with this module
+
+    enforce(principal.tenant)
 
 
 def current_tenant() -> str:

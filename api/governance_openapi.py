@@ -59,6 +59,8 @@ def governance_paths() -> dict[str, Any]:
                           (401, 403, 404)),
         },
         "/v1/audit": {"get": audit},
+        "/v1/usage": {"get": _op("Your tenant's stored bytes and active jobs against its quotas",
+                                 "200", (401,))},
         "/v1/webhook-secret": {
             "get": _op("Your tenant's webhook signing secret", "200", (401,)),
             "post": _op("Rotate the webhook signing secret", "200", (401, 403)),

@@ -13,6 +13,7 @@ from osler.workers.idempotency import IdempotencyStore
 from osler.workers.jobs import JobStore
 from osler.workers.layout import DataLayout
 from osler.workers.models import ModelStore
+from osler.workers.quotas import QuotaStore
 from osler.workers.redis_connection import connect
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore
@@ -32,6 +33,7 @@ class Services:
         self.tenants = TenantStore(self.redis)
         self.audit = AuditStore(self.redis, self.settings.audit_retention_days)
         self.webhooks = WebhookStore(self.redis, self.settings.ttl_seconds)
+        self.quotas = QuotaStore(self.redis, self.settings)
         self.idempotency = IdempotencyStore(self.redis, self.settings.ttl_seconds)
         self.celery = make_celery(self.settings)
 

@@ -12,6 +12,8 @@
     ├── PayloadTooLarge (413)
     ├── InvalidParams (422)
     ├── TooManyRequests (429)
+    ├── QuotaExceeded (429)
+    │   └── StorageQuotaExceeded (413)
     ├── ServiceUnavailable (503)
     └── JobError (job failures; never an HTTP response)
         ├── JobCancelled
@@ -86,6 +88,17 @@ class InvalidParams(OslerError):
 class TooManyRequests(OslerError):
     status = 429
     title = "Too many requests"
+
+
+class QuotaExceeded(OslerError):
+    """A tenant's quota would be passed; ``quota`` names which one."""
+
+    status = 429
+    title = "Quota exceeded"
+
+
+class StorageQuotaExceeded(QuotaExceeded):
+    status = 413
 
 
 class ServiceUnavailable(OslerError):

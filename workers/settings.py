@@ -24,6 +24,12 @@ DEFAULT_MAX_ALL_PAIRS_BYTES = 2 * 1024**3
 DEFAULT_MAX_ACTIVE_JOBS = 100
 """Most queued or running jobs one tenant may have at once."""
 
+DEFAULT_MAX_STORAGE_BYTES = 1024**4
+"""Bytes one tenant may store (datasets, artifacts, models): 1 TiB."""
+
+DEFAULT_RATE_LIMIT = "50/s"
+"""Requests per second (``N/s``) or minute (``N/m``) one tenant may make."""
+
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 """How long audit records are kept (a year: far longer than the jobs they name)."""
 
@@ -55,6 +61,8 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_all_pairs_bytes: int = DEFAULT_MAX_ALL_PAIRS_BYTES
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
+    max_storage_bytes: int = DEFAULT_MAX_STORAGE_BYTES
+    rate_limit: str = DEFAULT_RATE_LIMIT
     audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
     webhook_allow_private: bool = False
     """Whether ``notify`` URLs may reach loopback, link-local and private addresses."""
@@ -80,6 +88,8 @@ class Settings:
                 env, "OSLER_MAX_ALL_PAIRS_BYTES", DEFAULT_MAX_ALL_PAIRS_BYTES
             ),
             max_active_jobs=_env_int(env, "OSLER_MAX_ACTIVE_JOBS", DEFAULT_MAX_ACTIVE_JOBS),
+            max_storage_bytes=_env_int(env, "OSLER_MAX_STORAGE_BYTES", DEFAULT_MAX_STORAGE_BYTES),
+            rate_limit=env.get("OSLER_RATE_LIMIT") or DEFAULT_RATE_LIMIT,
             audit_retention_days=_env_int(
                 env, "OSLER_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS
             ),

@@ -1,4 +1,4 @@
-"""Operator commands that talk to Redis directly: ``osler token`` and ``osler audit``.
+"""Operator commands that talk to Redis directly: ``osler token``, ``tenant`` and ``audit``.
 
 They reach the configured Redis (``OSLER_REDIS_URL``), or the embedded one: the running
 ``osler up``'s socket, or a server started for the command when none runs.
@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from osler.workers.audit import ACTIONS, AuditStore
+from osler.workers.quotas import QuotaStore, parse_size
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore, parse_duration
 
@@ -79,6 +80,23 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
 
 
+def cmd_tenant_set(args: argparse.Namespace, settings: Settings) -> int:
+    with _redis(settings) as client:
+        quota = QuotaStore(client, settings).set(
+            args.tenant,
+            max_storage=parse_size(args.max_storage) if args.max_storage else None,
+            max_active_jobs=args.max_active_jobs, rate=args.rate,
+        )
+    print(json.dumps(quota.public()))
+    return 0
+
+
+def cmd_tenant_show(args: argparse.Namespace, settings: Settings) -> int:
+    with _redis(settings) as client:
+        print(json.dumps(QuotaStore(client, settings).get(args.tenant).public()))
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     """Add ``token`` and ``audit`` to the ``osler`` parser's subcommands."""
     token = sub.add_parser("token", help="manage tokens (operator: talks to Redis)")
@@ -95,6 +113,18 @@ def add_commands(sub: Any) -> None:
     revoke = token_sub.add_parser("revoke", help="revoke a token by its id (401 at once)")
     revoke.add_argument("token_id")
     _set(revoke, cmd_token_revoke)
+
+    tenant = sub.add_parser("tenant", help="a tenant's quotas (operator: talks to Redis)")
+    tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
+    setting = tenant_sub.add_parser("set", help="set some of TENANT's quotas")
+    setting.add_argument("tenant")
+    setting.add_argument("--max-storage", metavar="50GiB")
+    setting.add_argument("--max-active-jobs", type=int, metavar="N")
+    setting.add_argument("--rate", metavar="10/s", help="requests per s or m")
+    _set(setting, cmd_tenant_set)
+    show = tenant_sub.add_parser("show", help="TENANT's quotas (its own or the defaults)")
+    show.add_argument("tenant")
+    _set(show, cmd_tenant_show)
 
     audit = sub.add_parser("audit", help="print a tenant's audit records (JSON lines)")
     audit.add_argument("tenant", help="a tenant; '-' for failed logins that named none")
