@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
+from osler.api.quotas import enforce
 from osler.api.services import services
 from osler.workers.errors import Forbidden, Unauthorized
 from osler.workers.tenants import READ_METHODS
@@ -25,8 +26,6 @@ def require_tenant() -> None:
     g.tenant, g.token_id = principal.tenant, principal.token_id
     if principal.scope == "read" and request.method not in READ_METHODS:
         raise Forbidden("this token is read-only: it may read jobs, datasets and artifacts")
-    from osler.api.usage import enforce  # usage's blueprint authenticates with this module
-
     enforce(principal.tenant)
 
 

@@ -4,7 +4,7 @@ durable across a Redis restart, trimmed after the retention and exported daily a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -137,6 +137,14 @@ def test_each_day_is_exported_once_as_json_lines(settings, tmp_path):
     assert path in written
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == store.query("audit-export")[0]
+    # run_once exports the day before, once across processes (a Redis marker says it is done).
+    path.unlink()
+    exporter.run_once(today + timedelta(days=1))
+    assert [json.loads(line) for line in path.read_text().splitlines()] == lines
+    path.unlink()
+    AuditExporter(store, tmp_path / "audit", 365).run_once(today + timedelta(days=1))
+    assert not path.exists()
+    path.write_text("")
     old = tmp_path / "audit" / "audit-export" / "2001-01-01.jsonl"
     old.write_text("{}\n")
     assert exporter.sweep(today) == 1 and not old.exists() and path.exists()

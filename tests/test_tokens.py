@@ -95,3 +95,15 @@ def test_osler_token_create_list_revoke(tmp_path, redis_server):
     assert run("revoke", "not-an-id").returncode == 2
     bad = run("create", "tok-cli", "--expires-in", "soon")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_token_made_before_token_records_keeps_working_and_can_be_revoked(client, settings):
+    import hashlib
+
+    redis = connect(settings)
+    secret = "legacy-secret-" + str(time.time_ns())
+    redis.set("osler:token:" + hashlib.sha256(secret.encode()).hexdigest(), "tok-legacy")
+    assert client.get("/v1/datasets", headers=auth(secret)).status_code == 200
+    (listed,) = [t for t in TenantStore(redis).list_tokens("tok-legacy") if t["name"] == "legacy"]
+    TenantStore(redis).revoke(listed["id"])
+    assert client.get("/v1/datasets", headers=auth(secret)).status_code == 401

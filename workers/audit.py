@@ -24,6 +24,7 @@ from typing import Any
 import redis
 
 from osler.workers.errors import BadRequest
+from osler.workers.settings import Settings
 
 log = logging.getLogger("osler.audit")
 
@@ -218,3 +219,14 @@ class AuditExporter:
                 log.warning(json.dumps({"event": "audit_export_failed",
                                         "error": type(exc).__name__}))
             stop_event.wait(self.INTERVAL_SECONDS)
+
+
+def start_exporter(client: redis.Redis, settings: Settings,
+                   stop_event: threading.Event) -> threading.Thread:
+    """Run an :class:`AuditExporter` for ``settings`` in a daemon thread until ``stop_event``."""
+    store = AuditStore(client, settings.audit_retention_days)
+    exporter = AuditExporter(store, settings.data_dir / "audit", settings.audit_retention_days)
+    thread = threading.Thread(target=exporter.run_forever, args=(stop_event,), daemon=True,
+                              name="osler-audit-export")
+    thread.start()
+    return thread

@@ -138,17 +138,20 @@ def _start_heartbeat(sender=None, **_: object) -> None:
 @worker_shutdown.connect
 def _stop_heartbeat(**_: object) -> None:
     _heartbeat.stop()
-    _webhooks_stop.set()
+    _governance_stop.set()
 
 
-_webhooks_stop = threading.Event()
+_governance_stop = threading.Event()
 
 
 @worker_ready.connect
-def _start_webhooks(sender=None, **_: object) -> None:
-    """Each worker delivers completion webhooks too (they claim each job with a lock)."""
+def _start_governance_loops(sender=None, **_: object) -> None:
+    """Each worker delivers completion webhooks (claiming each job with a lock) and exports
+    the audit trail's finished days (once across workers)."""
+    from osler.workers.audit import start_exporter
     from osler.workers.webhooks import start_dispatcher
 
     settings = app_settings(getattr(sender, "app", None) or get_celery())
     start_dispatcher(connect(settings), settings.ttl_seconds, settings.webhook_allow_private,
-                     _webhooks_stop)
+                     _governance_stop)
+    start_exporter(connect(settings), settings, _governance_stop)

@@ -147,6 +147,8 @@ class TenantStore:
         if not secret:
             raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
         token_id = self.redis.get(_secret_key(secret))
+        if token_id is not None and not is_uuid4(token_id):
+            token_id = self._adopt_legacy(secret, token_id)
         info = self.info(token_id) if is_uuid4(token_id) else None
         if info is None:
             raise Unauthorized("the bearer token is not valid")
@@ -156,6 +158,20 @@ class TenantStore:
             raise error
         self.redis.hset(LAST_USED_KEY, info.id, utc_now())
         return Principal(info.tenant, info.id, info.scope)
+
+    def _adopt_legacy(self, secret: str, tenant: str) -> str | None:
+        """Give a token made before tokens had records (its hash named the tenant) a record
+        named ``legacy``, so it can be listed and revoked; returns its id."""
+        if not TENANT_NAME.match(tenant):
+            return None
+        info = TokenInfo(id=new_id(), tenant=tenant, name="legacy", scope="full",
+                         created_at=utc_now())
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(_info_key(info.id), json.dumps(asdict(info)))
+        pipe.sadd(_tenant_tokens_key(tenant), info.id)
+        pipe.set(_secret_key(secret), info.id)
+        pipe.execute()
+        return info.id
 
     def authenticate(self, secret: str | None) -> str:
         """The tenant owning ``secret`` (see :meth:`identify`)."""

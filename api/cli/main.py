@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from osler.api.cli import admin
+from osler.api.cli.admin import add_commands
 from osler.api.cli.embedded import StartupError
 from osler.api.cli.watch import watch_job
 from osler.api.client import ClientError, OslerClient, write_client_config
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.set_defaults(func=cmd_worker)
 
-    admin.add_commands(sub)
+    add_commands(sub)
 
     submit = sub.add_parser("submit", help="submit a job")
     submit.add_argument("kind")
