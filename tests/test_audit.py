@@ -4,6 +4,7 @@ durable across a Redis restart, trimmed after the retention and exported daily a
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -122,6 +123,7 @@ def test_records_past_the_retention_are_trimmed(settings):
     for status in (200, 404):
         store.append(tenant="audit-retention", token_id=None, action="job.read",
                      resource=None, status=status, client=None)
+        time.sleep(0.05)  # stream ids are milliseconds: the second record is a later one
     kept = store.query("audit-retention")[0]
     assert [r["status"] for r in kept] == [404]
 
