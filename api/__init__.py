@@ -12,6 +12,7 @@ from osler.workers.settings import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the gateway for ``settings`` (default: read from the environment once)."""
     from osler.api import (
+        audit,
         dashboard,
         datasets,
         docs,
@@ -24,6 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics,
         models,
         problems,
+        tokens,
+        usage,
+        webhooks,
     )
     from osler.api.services import Services
     from osler.api.uploads import UploadRequest
@@ -39,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     Services(settings).init_app(app)
     problems.init_app(app)
     for blueprint in (health.bp, docs.bp, kinds.bp, job_validation.bp, jobs.bp,
-                      job_lifecycle.bp, datasets.bp, models.bp, inference_v2.bp, dashboard.bp):
+                      job_lifecycle.bp, datasets.bp, models.bp, inference_v2.bp, dashboard.bp,
+                      tokens.bp, audit.bp, webhooks.bp, usage.bp):
         app.register_blueprint(blueprint)
     metrics.init_app(app, settings)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

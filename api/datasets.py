@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from osler.api.auth import current_tenant, require_tenant
+from osler.api.deidentify import deidentify_requested
 from osler.api.services import services
 from osler.api.uploads import HashingFile
 from osler.workers.errors import BadRequest
@@ -39,7 +40,8 @@ def upload_dataset() -> tuple[dict[str, Any], int]:
             raise BadRequest("the uploaded file is empty")
         staged.flush()
         dataset = services().datasets.add(
-            current_tenant(), upload.filename or "", staged.path, staged.size, staged.sha256
+            current_tenant(), upload.filename or "", staged.path, staged.size, staged.sha256,
+            deidentify=deidentify_requested(),
         )
         return dataset.public(), 201
     finally:

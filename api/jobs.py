@@ -19,6 +19,7 @@ from osler.workers.job_states import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES
 from osler.workers.jobs import Job
 from osler.workers.kinds import JobKind
 from osler.workers.redis_connection import REDIS_DOWN_ERRORS
+from osler.workers.webhooks import parse_notify
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(require_tenant)
@@ -45,6 +46,7 @@ def submit_job() -> Response:
     kind, params = parse_job_request(body)
     tenant = current_tenant()
     svc = services()
+    notify = parse_notify(body.get("notify"), svc.settings.webhook_allow_private)
     key = request.headers.get("Idempotency-Key")
     fingerprint = body_fingerprint(body)
     if key is not None:
@@ -62,6 +64,8 @@ def submit_job() -> Response:
         raise
     if key is not None:
         svc.idempotency.bind(tenant, key, fingerprint, job.id)
+    if notify is not None:
+        svc.webhooks.register(job.id, tenant, notify)
     return _job_response(job, 202)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from osler.api.governance_openapi import NOTIFY_SCHEMA, governance_paths
 from osler.api.schemas import response_schemas
 from osler.workers.job_states import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES
 from osler.workers.kinds import JobKind, all_kinds, all_model_kinds, model_operations
@@ -281,6 +282,7 @@ def _job_request_schema() -> dict[str, Any]:
             "properties": {
                 "kind": {"const": name},
                 "params": _schema_ref(f"params-{name}"),
+                "notify": NOTIFY_SCHEMA,
             },
         }
         for name in sorted(all_kinds())
@@ -347,6 +349,7 @@ def build_openapi() -> dict[str, Any]:
             **_dataset_paths(),
             **_model_paths(),
             **_v2_paths(),
+            **governance_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

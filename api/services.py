@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from osler.workers.audit import AuditStore
 from osler.workers.celery_app import make_celery
 from osler.workers.datasets import DatasetStore
 from osler.workers.idempotency import IdempotencyStore
 from osler.workers.jobs import JobStore
 from osler.workers.layout import DataLayout
 from osler.workers.models import ModelStore
+from osler.workers.quotas import QuotaStore
 from osler.workers.redis_connection import connect
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore
+from osler.workers.webhooks import WebhookStore
 
 
 @dataclass
@@ -28,6 +31,9 @@ class Services:
         self.datasets = DatasetStore(self.redis, self.layout)
         self.models = ModelStore(self.redis, self.layout)
         self.tenants = TenantStore(self.redis)
+        self.audit = AuditStore(self.redis, self.settings.audit_retention_days)
+        self.webhooks = WebhookStore(self.redis, self.settings.ttl_seconds)
+        self.quotas = QuotaStore(self.redis, self.settings)
         self.idempotency = IdempotencyStore(self.redis, self.settings.ttl_seconds)
         self.celery = make_celery(self.settings)
 

@@ -11,7 +11,7 @@ from osler.api.services import services
 from osler.workers.errors import BadRequest, InvalidParams, NotFound
 from osler.workers.kinds import JobKind, all_kinds
 
-JOB_REQUEST_FIELDS = {"kind", "params"}
+JOB_REQUEST_FIELDS = {"kind", "params", "notify"}
 
 
 def parse_job_request(body: Any) -> tuple[JobKind, dict[str, Any]]:

@@ -44,6 +44,7 @@ class WorkerProcess:
             OSLER_REDIS_URL=str(self.settings.redis_url),
             OSLER_DASK_SCHEDULER=str(self.settings.dask_scheduler),
             OSLER_MAX_ATTEMPTS=str(self.settings.max_attempts),
+            OSLER_WEBHOOK_ALLOW_PRIVATE="1" if self.settings.webhook_allow_private else "0",
         )
         env.update(self.extra_env)
         return env
@@ -137,6 +138,7 @@ def settings(
         max_upload_bytes=8 * 1024 * 1024,
         max_attempts=3,
         max_all_pairs_bytes=1_000_000,
+        webhook_allow_private=True,  # the webhook tests' receiver listens on 127.0.0.1
     )
 
 

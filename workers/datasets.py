@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from werkzeug.utils import secure_filename
@@ -34,9 +36,12 @@ class Dataset:
     created_at: str
     owner: str
     filename: str
+    deidentification: dict[str, Any] | None = None
+    """What ``deidentify=true`` changed (counts per DICOM attribute), or None."""
 
     def public(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if k not in ("owner", "filename")}
+        hidden = ("owner", "filename") + (() if self.deidentification else ("deidentification",))
+        return {k: v for k, v in asdict(self).items() if k not in hidden}
 
 
 MAX_FILE_NAME_CHARS = 128
@@ -74,17 +79,36 @@ def safe_file_name(name: str) -> str:
     return (stem.rstrip("._-") or "dataset") + suffix
 
 
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
+
+
 class DatasetStore:
     def __init__(self, client: redis.Redis, layout: DataLayout) -> None:
         self.redis = client
         self.layout = layout
 
-    def add(self, owner: str, name: str, staged: Path, size: int, sha256: str) -> Dataset:
-        """Move a fully received upload into place and record it."""
+    def add(
+        self, owner: str, name: str, staged: Path, size: int, sha256: str,
+        *, deidentify: bool = False,
+    ) -> Dataset:
+        """Move a fully received upload into place and record it; with ``deidentify``, DICOM
+        is de-identified first (:mod:`osler.workers.deidentify`), and size and hash describe
+        the stored file."""
         dataset_id = new_id()
         filename = safe_file_name(name)
+        report = None
+        if deidentify:
+            from osler.workers.deidentify import deidentify_file
+
+            report = deidentify_file(staged, filename)
+            size, sha256 = _size_and_sha256(staged)
         folder = self.layout.dataset_dir(owner, dataset_id)
-        dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename)
+        dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename, report)
         folder.mkdir(parents=True)
         try:
             staged.replace(folder / filename)

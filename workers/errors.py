@@ -5,6 +5,7 @@
     OslerError (500)
     ├── BadRequest (400)
     ├── Unauthorized (401)
+    ├── Forbidden (403)
     ├── NotFound (404)
     │   └── UnknownWord (404)
     ├── Conflict (409)
@@ -12,6 +13,8 @@
     ├── UnsupportedMediaType (415)
     ├── InvalidParams (422)
     ├── TooManyRequests (429)
+    ├── QuotaExceeded (429)
+    │   └── StorageQuotaExceeded (413)
     ├── ServiceUnavailable (503)
     └── JobError (job failures; never an HTTP response)
         ├── JobFailed (the task's end when its job failed: the record's error type and message)
@@ -57,6 +60,11 @@ class Unauthorized(OslerError):
     title = "Unauthorized"
 
 
+class Forbidden(OslerError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(OslerError):
     status = 404
     title = "Not found"
@@ -89,6 +97,17 @@ class InvalidParams(OslerError):
 class TooManyRequests(OslerError):
     status = 429
     title = "Too many requests"
+
+
+class QuotaExceeded(OslerError):
+    """A tenant's quota would be passed; ``quota`` names which one."""
+
+    status = 429
+    title = "Quota exceeded"
+
+
+class StorageQuotaExceeded(QuotaExceeded):
+    status = 413
 
 
 class ServiceUnavailable(OslerError):

@@ -29,6 +29,14 @@ DEFAULT_MAX_ACTIVE_JOBS = 100
 DEFAULT_LEASE_SECONDS = 30
 """A running job's lease lives this long unless renewed (every third of it); a job whose lease
 lapses is run again by the reconciler."""
+DEFAULT_MAX_STORAGE_BYTES = 1024**4
+"""Bytes one tenant may store (datasets, artifacts, models): 1 TiB."""
+
+DEFAULT_RATE_LIMIT = "50/s"
+"""Requests per second (``N/s``) or minute (``N/m``) one tenant may make."""
+
+DEFAULT_AUDIT_RETENTION_DAYS = 365
+"""How long audit records are kept (a year: far longer than the jobs they name)."""
 
 
 def _env_int(environ: dict[str, str], name: str, default: int) -> int:
@@ -71,6 +79,11 @@ class Settings:
     max_active_jobs: int = DEFAULT_MAX_ACTIVE_JOBS
     max_inspect_bytes: int = DEFAULT_MAX_INSPECT_BYTES
     """Most bytes the gateway's check of one dataset may decompress before a job is queued."""
+    max_storage_bytes: int = DEFAULT_MAX_STORAGE_BYTES
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
+    webhook_allow_private: bool = False
+    """Whether ``notify`` URLs may reach loopback, link-local and private addresses."""
     dask_workers: int = 2
     """Processes in the worker's own LocalCluster (embedded mode)."""
     lease_seconds: int = DEFAULT_LEASE_SECONDS
@@ -99,6 +112,12 @@ class Settings:
             max_inspect_bytes=_env_int(
                 env, "OSLER_MAX_INSPECT_BYTES", DEFAULT_MAX_INSPECT_BYTES
             ),
+            max_storage_bytes=_env_int(env, "OSLER_MAX_STORAGE_BYTES", DEFAULT_MAX_STORAGE_BYTES),
+            rate_limit=env.get("OSLER_RATE_LIMIT") or DEFAULT_RATE_LIMIT,
+            audit_retention_days=_env_int(
+                env, "OSLER_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS
+            ),
+            webhook_allow_private=env.get("OSLER_WEBHOOK_ALLOW_PRIVATE", "") == "1",
             dask_workers=_env_int(env, "OSLER_DASK_WORKERS", 2),
             lease_seconds=_env_int(env, "OSLER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             metrics=_env_switch(env, "OSLER_METRICS", True),

@@ -3,6 +3,8 @@
 - a **heartbeat**: ``osler:worker:<hostname>`` every few seconds (``/readyz`` reads the queues
   a worker serves from its hostname, ``compute+train@host``);
 - the **reconciler** (:mod:`osler.workers.reconciler`), one pass at a time across the cluster;
+- the **webhook dispatcher** and the **audit exporter** (:mod:`osler.workers.webhooks`,
+  :mod:`osler.workers.audit`);
 - a **Dask probe** (compute workers with a configured scheduler): a small process of its own that
   keeps a client of the scheduler and writes ``osler:dask:<hostname>`` with the number of Dask
   workers connected, so ``/readyz`` knows when computing cannot run. It is a separate process
@@ -24,6 +26,7 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
+from osler.workers.audit import start_exporter
 from osler.workers.celery_app import app_settings, get_celery
 from osler.workers.jobs import Job, JobStore
 from osler.workers.kinds import COMPUTE, all_kinds
@@ -31,6 +34,7 @@ from osler.workers.processes import die_with_parent
 from osler.workers.reconciler import Reconciler
 from osler.workers.redis_connection import connect
 from osler.workers.settings import Settings
+from osler.workers.webhooks import start_dispatcher
 
 log = logging.getLogger("osler.worker")
 
@@ -103,6 +107,11 @@ class WorkerLoops:
         reconciler = Reconciler(JobStore(connect(settings), settings.ttl_seconds), send,
                                 max_attempts=settings.max_attempts)
         threading.Thread(target=reconciler.run_forever, args=(self.stop,), daemon=True).start()
+        # Completion webhooks (each job claimed with a lock) and the audit trail's daily export
+        # (once across workers).
+        start_dispatcher(connect(settings), settings.ttl_seconds, settings.webhook_allow_private,
+                         self.stop)
+        start_exporter(connect(settings), settings, self.stop)
         if settings.dask_scheduler and COMPUTE in queues_of(hostname):
             self.probe = multiprocessing.get_context("spawn").Process(
                 target=probe_dask, args=(hostname, settings), daemon=True)

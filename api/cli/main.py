@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 
+from osler.api.cli.admin import add_commands
 from osler.api.cli.catalog import cmd_datasets, cmd_kinds, cmd_models
 from osler.api.cli.embedded import StartupError
 from osler.api.cli.errors import CommandError
@@ -19,7 +19,7 @@ from osler.api.cli.submit import cmd_result, cmd_submit, finished
 from osler.api.cli.tables import print_json
 from osler.api.cli.watch import watch_job
 from osler.api.client import ClientError, OslerClient, write_client_config
-from osler.api.stack_registry import recorded, running_stacks
+from osler.api.stack_registry import recorded
 from osler.workers.errors import OslerError
 from osler.workers.kinds import all_kinds
 from osler.workers.settings import Settings
@@ -47,7 +47,6 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    import os
     import shutil
 
     from gunicorn.app.wsgiapp import run
@@ -90,53 +89,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             "--without-mingle",
         ]
     )
-    return 0
-
-
-def _token_store(settings: Settings) -> tuple[Settings, str]:
-    """The settings whose Redis holds the running stack's tenants, and a line saying which.
-
-    Never a Redis of its own while ``osler up`` runs elsewhere: with no ``OSLER_DATA_DIR`` set,
-    the one stack running on this machine is used; with one set, a stack elsewhere is an error.
-    """
-    if settings.redis_url is not None:
-        return settings, f"Redis at {settings.redis_url.rsplit('@', 1)[-1]} (OSLER_REDIS_URL)"
-    from osler.workers.redis_server import unix_socket_answers
-
-    if unix_socket_answers(settings.embedded_redis_socket):
-        return settings, f"the stack running on {settings.data_dir}"
-    others = [s for s in running_stacks() if s.data_dir != settings.data_dir.resolve()]
-    if others and os.environ.get("OSLER_DATA_DIR"):
-        raise CommandError(
-            f"no osler stack runs on {settings.data_dir}, but one runs on {others[0].data_dir}: "
-            "set OSLER_DATA_DIR to that folder")
-    if len(others) > 1:
-        raise CommandError("several osler stacks are running (" + ", ".join(
-            str(s.data_dir) for s in others) + "): set OSLER_DATA_DIR to one")
-    if others:
-        target = replace(settings, data_dir=others[0].data_dir)
-        return target, f"the stack running on {target.data_dir}"
-    return settings, (f"the store in {settings.data_dir} (no osler stack is running; "
-                      "'osler up' there will accept the token)")
-
-
-def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from osler.workers.redis_connection import connect
-    from osler.workers.redis_server import RedisServer, unix_socket_answers
-    from osler.workers.tenants import TenantStore
-
-    target, where = _token_store(settings)
-    server = None
-    if target.redis_url is None and not unix_socket_answers(target.embedded_redis_socket):
-        socket_path = target.embedded_redis_socket
-        server = RedisServer(socket_path.parent, unix_socket=socket_path).start()
-    try:
-        token = TenantStore(connect(target)).create_token(args.tenant)
-    finally:
-        if server is not None:
-            server.stop()
-    print(token)
-    print(f"osler: token for tenant {args.tenant!r} written to {where}", file=sys.stderr)
     return 0
 
 
@@ -203,11 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.set_defaults(func=cmd_worker)
 
-    token = sub.add_parser("token", help="manage tokens")
-    token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="make a token for TENANT (created if new)")
-    create.add_argument("tenant")
-    create.set_defaults(func=cmd_token_create)
+    add_commands(sub)
 
     kinds = sorted(all_kinds())
     submit = sub.add_parser(
