@@ -45,7 +45,8 @@ def _op(
     elif media != JSON:
         answer["content"] = {media: {"schema": {"type": "string"}}}
     operation: dict[str, Any] = {"summary": summary, "responses": {ok: answer}}
-    statuses = set(errors) | ({401} if auth else set())
+    # Every authenticated route may answer the tenant's rate quota (429 with Retry-After).
+    statuses = set(errors) | ({401, 429} if auth else set())
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
         statuses |= {400, 413, 415} if JSON in body else {400, 413}
