@@ -9,7 +9,7 @@ from osler.workers.audit import ACTIONS
 
 def _op(summary: str, ok: str, errors: tuple[int, ...]) -> dict[str, Any]:
     responses: dict[str, Any] = {ok: {"description": "OK"}}
-    for status in (*errors, 429):
+    for status in errors:
         responses[str(status)] = {"$ref": "#/components/responses/Problem"}
     return {"summary": summary, "responses": responses}
 

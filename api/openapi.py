@@ -45,8 +45,7 @@ def _op(
     elif media != JSON:
         answer["content"] = {media: {"schema": {"type": "string"}}}
     operation: dict[str, Any] = {"summary": summary, "responses": {ok: answer}}
-    # Every authenticated route may answer the tenant's rate quota (429 with Retry-After).
-    statuses = set(errors) | ({401, 429} if auth else set())
+    statuses = set(errors) | ({401} if auth else set())
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
         statuses |= {400, 413, 415} if JSON in body else {400, 413}
@@ -317,6 +316,17 @@ def _request_schemas() -> dict[str, Any]:
 
 
 def build_openapi() -> dict[str, Any]:
+    """The document, with the rate quota's 429 on every operation a token reaches."""
+    document = _document()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method != "parameters" and operation.get("security") != []:
+                shape = V2_ERROR if path.startswith("/v2/") else PROBLEM
+                operation["responses"].setdefault("429", shape)
+    return document
+
+
+def _document() -> dict[str, Any]:
     kinds = all_kinds()
     no_auth = {"auth": False, "errors": ()}
     return {

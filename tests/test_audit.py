@@ -164,3 +164,10 @@ def test_osler_audit_prints_a_tenants_records(tmp_path, settings, redis_server):
     bad = osler("audit", "audit-cli", "--since", "soon", data_dir=tmp_path, timeout=60,
                 OSLER_REDIS_URL=redis_server.url)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_since_before_1970_means_from_the_start(client, token):
+    # found by schemathesis: a negative stream id was a Redis error (500)
+    response = client.get("/v1/audit?since=1953-04-14T08:57:38Z&until=1960-01-01T00:00:00Z",
+                          headers=auth(token))
+    assert response.status_code == 200 and response.get_json()["records"] == []

@@ -175,7 +175,8 @@ def test_concurrent_submits_take_exactly_the_cap(settings, redis_server, tmp_pat
     from osler.api import create_app
 
     own = settings.with_changes(redis_url=redis_server.url.rsplit("/", 1)[0] + "/1",
-                                data_dir=tmp_path, max_active_jobs=100)
+                                data_dir=tmp_path, max_active_jobs=100,
+                                rate_limit="100000/s")  # the cap, not the rate quota
     redis = connect(own)
     redis.flushdb()
     try:

@@ -113,7 +113,7 @@ def test_retries_back_off_and_stop_24_hours_after_the_job_finished(tmp_path):
         redis = connect(Settings(data_dir=tmp_path, redis_url=server.url))
         jobs = JobStore(redis, 3600)
         job = jobs.create("hooks", "genome-distance", {})
-        jobs.mark_running(job.id, 3)
+        jobs.mark_running(job.id, 3, token="test|1|lease", lease_seconds=60)
         WebhookStore(redis, 3600).register(job.id, "hooks", f"http://127.0.0.1:{free_port()}/")
         dispatcher = WebhookDispatcher(redis, 3600, allow_private=True)
         now = time.time()

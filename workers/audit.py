@@ -57,7 +57,8 @@ def _stream_id_ms(moment: str, name: str) -> int:
         raise BadRequest(f"{name} must be an ISO 8601 time such as 2026-12-01T10:00:00Z") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    # Records start in 1970 (stream ids are unsigned milliseconds): earlier means "from the start".
+    return max(0, int(parsed.timestamp() * 1000))
 
 
 def _after(stream_id: str) -> str:
