@@ -103,7 +103,8 @@ class EmbeddedStack:
         self._spawn_command(
             [sys.executable, "-m", "distributed.cli.dask_worker", address,
              "--nworkers", str(self.settings.dask_workers), "--nthreads", "1",
-             "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard"],
+             "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard",
+             "--preload", "osler.kernels.preload"],
             env, "dask-workers.log",
         )
         return address
