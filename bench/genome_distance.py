@@ -4,8 +4,8 @@ Run from the repository root::
 
     python bench/genome_distance.py                          # n=2000, m=100,000: dot, ibs, grm
     python bench/genome_distance.py --n 20000 --m 20000 --metrics ibs --formats bed --no-peers
-    python bench/genome_distance.py --missing 0.02 --metrics ibs king --formats bed
-    python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers
+    python bench/genome_distance.py --missing 0.02 --metrics ibs king --formats bed --alternate
+    python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers [--settle 30]
 
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
 and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``; ``--missing`` sets that share of its
@@ -128,11 +128,28 @@ def time_plink(metric: str, bfile: Path, out: Path, repeats: int) -> float | Non
     return statistics.median(times)
 
 
+def time_alternating(client: OslerClient, dataset_id: str, metric: str, root: Path,
+                     repeats: int) -> tuple[float, dict[str, float], float]:
+    """Median seconds of osler and of the metric's PLINK peer, run one after the other."""
+    service, peer = [], []
+    phases: dict[str, float] = {}
+    for _ in range(repeats):
+        plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}", 1)
+        if plink_s is None:
+            raise SystemExit(f"no PLINK peer installed for {metric}")
+        peer.append(plink_s)
+        os.sync()
+        service_s, phases = time_service(client, dataset_id, metric, 1)
+        service.append(service_s)
+    return statistics.median(service), phases, statistics.median(peer)
+
+
 def time_cold_first_job(client: OslerClient, inputs: dict[str, Path],
                         args: argparse.Namespace) -> None:
     """The first job of a fresh stack (cold Dask workers) vs the same job again, warm."""
     fmt = args.formats[-1]
     dataset = client.upload(inputs[fmt])
+    time.sleep(args.settle)
     for metric in args.metrics:
         cold_s, cold_phases = time_service(client, dataset["id"], metric, 1)
         warm_s, warm_phases = time_service(client, dataset["id"], metric, args.repeats)
@@ -155,6 +172,12 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip numpy and PLINK")
     parser.add_argument("--cold", action="store_true",
                         help="time the first job of a fresh stack against the same job warm")
+    parser.add_argument("--alternate", action="store_true",
+                        help="run each PLINK peer once before each osler job (the ratio then "
+                             "sees the same load on this shared machine) instead of all first")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="with --cold: seconds to wait after start-up before the first job "
+                             "(the Dask workers finish starting meanwhile)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +203,7 @@ def main() -> None:
             del a, d
             print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
                   f"{numpy_s:.2f} s")
-            for metric in args.metrics:
+            for metric in [] if args.alternate else args.metrics:
                 plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}",
                                      args.repeats)
                 if plink_s is not None:
@@ -209,8 +232,15 @@ def main() -> None:
                     dataset = client.upload(inputs[fmt])
                     for metric in args.metrics:
                         os.sync()  # earlier jobs' output is on disk, not being written back
-                        service_s, phases = time_service(client, dataset["id"], metric,
-                                                         args.repeats)
+                        if args.alternate and not args.no_peers and metric in PLINK_PEERS:
+                            service_s, phases, plink_s = time_alternating(
+                                client, dataset["id"], metric, root, args.repeats)
+                            PLINK_PEERS[metric] = PLINK_PEERS[metric][:3] + (plink_s,)
+                            print(f"{PLINK_PEERS[metric][0]} {metric}, alternating with osler "
+                                  f"(median of {args.repeats}): {plink_s:.2f} s")
+                        else:
+                            service_s, phases = time_service(client, dataset["id"], metric,
+                                                             args.repeats)
                         line = (f"osler {metric:<5} from .{fmt:<3} POST -> succeeded "
                                 f"(median of {args.repeats}): {service_s:.2f} s")
                         if metric == "dot" and numpy_s:
