@@ -25,6 +25,7 @@ WARM_SAMPLES, WARM_VARIANTS = 16, 200
 """The warm-up cohort: big enough for a band and a full register block, small enough to take
 milliseconds once the code is loaded."""
 
+
 def _write_bed(n: int, m: int, seed: int, path: Path) -> None:
     """A SNP-major .bed of n samples x m variants with random codes (every code is a call or
     a missing call, and the kernels skip the 3 header bytes without reading them)."""
@@ -33,6 +34,7 @@ def _write_bed(n: int, m: int, seed: int, path: Path) -> None:
 
 
 def _tile_jobs(source: dict, folder: Path, has_missing: bool) -> list[tuple]:
+    """(tile function, its arguments) for every metric's code path on ``source``."""
     m = WARM_VARIANTS
     center = np.zeros(64 * ((m + 63) // 64), dtype=np.float32)
     scale = np.ones_like(center)
