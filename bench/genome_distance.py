@@ -4,16 +4,21 @@ Run from the repository root::
 
     python bench/genome_distance.py                          # n=2000, m=100,000: dot, ibs, grm
     python bench/genome_distance.py --n 20000 --m 20000 --metrics ibs --formats bed --no-peers
+    python bench/genome_distance.py --missing 0.02 --metrics ibs king --formats bed --alternate
+    python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers [--settle 30]
 
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
-and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``. Each osler time is POST /v1/jobs to
+and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``; ``--missing`` sets that share of its
+calls missing, uniformly at random. Each osler time is POST /v1/jobs to
 ``succeeded`` with ``plots=false``, on a warmed-up stack (Dask workers have loaded numba's caches),
 median of ``--repeats``; the client long-polls (``?wait=``), so no poll interval is added and no
 busy polling takes CPU from the job. Each job's phases (read, count, pack, tiles, plots) are
 printed. Peers run in the same run on the same data, also medians of ``--repeats``: numpy
 ``A @ A.T`` with A already float32 in memory (2 BLAS threads), ``plink1.9 --distance square bin
-ibs flat-missing`` and ``plink2 --make-rel square bin`` with OpenBLAS through ``LD_LIBRARY_PATH``
-(Debian's plink2 links the slow reference BLAS by default). The peak RSS summed over every
+ibs flat-missing``, ``plink2 --make-rel square bin`` and ``plink2 --make-king square bin``, plink2
+with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2 links the slow reference BLAS by
+default). ``--cold`` instead times the first job of a fresh stack (no warm-up: its Dask workers
+have just started) against the same job run again right after. The peak RSS summed over every
 process of the stack (gateway, Celery workers, Dask scheduler and workers, Redis) is sampled
 while jobs run.
 """
@@ -42,7 +47,7 @@ OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
 PLINK_PEERS = {
     "ibs": ("plink1.9", ["--distance", "square", "bin", "ibs", "flat-missing"], {}),
     "grm": ("plink2", ["--make-rel", "square", "bin"], {"LD_LIBRARY_PATH": OPENBLAS_DIR}),
-    "king": ("plink2", ["--make-king", "square", "bin"], {}),
+    "king": ("plink2", ["--make-king", "square", "bin"], {"LD_LIBRARY_PATH": OPENBLAS_DIR}),
 }
 
 
@@ -78,7 +83,9 @@ class PeakRss:
 def write_bed_zip(genotypes: np.ndarray, folder: Path) -> Path:
     from bed_reader import to_bed
 
-    to_bed(folder / "cohort.bed", genotypes.astype(np.float32), num_threads=2)
+    values = genotypes.astype(np.float32)
+    values[genotypes < 0] = np.nan  # bed_reader's missing call
+    to_bed(folder / "cohort.bed", values, num_threads=2)
     archive = folder / "cohort.zip"
     subprocess.run(["zip", "-q", "-j", "-0", str(archive),
                     *(str(folder / f"cohort.{ext}") for ext in ("bed", "bim", "fam"))], check=True)
@@ -121,6 +128,38 @@ def time_plink(metric: str, bfile: Path, out: Path, repeats: int) -> float | Non
     return statistics.median(times)
 
 
+def time_alternating(client: OslerClient, dataset_id: str, metric: str, root: Path,
+                     repeats: int) -> tuple[float, dict[str, float], float]:
+    """Median seconds of osler and of the metric's PLINK peer, run one after the other."""
+    service, peer = [], []
+    phases: dict[str, float] = {}
+    for _ in range(repeats):
+        plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}", 1)
+        if plink_s is None:
+            raise SystemExit(f"no PLINK peer installed for {metric}")
+        peer.append(plink_s)
+        os.sync()
+        service_s, phases = time_service(client, dataset_id, metric, 1)
+        service.append(service_s)
+    return statistics.median(service), phases, statistics.median(peer)
+
+
+def time_cold_first_job(client: OslerClient, inputs: dict[str, Path],
+                        args: argparse.Namespace) -> None:
+    """The first job of a fresh stack (cold Dask workers) vs the same job again, warm."""
+    fmt = args.formats[-1]
+    dataset = client.upload(inputs[fmt])
+    time.sleep(args.settle)
+    for metric in args.metrics:
+        cold_s, cold_phases = time_service(client, dataset["id"], metric, 1)
+        warm_s, warm_phases = time_service(client, dataset["id"], metric, args.repeats)
+        print(f"osler {metric} from .{fmt}: first job {cold_s:.2f} s, warm (median of "
+              f"{args.repeats}) {warm_s:.2f} s: cold / warm {cold_s / warm_s:.2f}x", flush=True)
+        for label, phases in (("first", cold_phases), ("warm", warm_phases)):
+            print(f"      {label} job phases (s): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -128,17 +167,28 @@ def main() -> None:
     parser.add_argument("--metrics", nargs="+", default=["dot", "ibs", "grm"])
     parser.add_argument("--formats", nargs="+", default=["npy", "bed"], choices=["npy", "bed"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--missing", type=float, default=0.0,
+                        help="share of calls missing (uniformly at random)")
     parser.add_argument("--no-peers", action="store_true", help="skip numpy and PLINK")
+    parser.add_argument("--cold", action="store_true",
+                        help="time the first job of a fresh stack against the same job warm")
+    parser.add_argument("--alternate", action="store_true",
+                        help="run each PLINK peer once before each osler job (the ratio then "
+                             "sees the same load on this shared machine) instead of all first")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="with --cold: seconds to wait after start-up before the first job "
+                             "(the Dask workers finish starting meanwhile)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        genotypes, _ = balding_nichols(args.n, args.m, seed=1)
+        genotypes, _ = balding_nichols(args.n, args.m, seed=1, missing_rate=args.missing)
         inputs = {"npy": root / "cohort.npy"}
         np.save(inputs["npy"], genotypes)
         if "bed" in args.formats:
             inputs["bed"] = write_bed_zip(genotypes, root)
-        print(f"cohort: {args.n} samples x {args.m} variants (Balding-Nichols, 3 populations)")
+        print(f"cohort: {args.n} samples x {args.m} variants (Balding-Nichols, 3 populations), "
+              f"{float((genotypes < 0).mean()):.2%} missing calls")
 
         numpy_s = None
         if not args.no_peers:
@@ -153,7 +203,7 @@ def main() -> None:
             del a, d
             print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
                   f"{numpy_s:.2f} s")
-            for metric in args.metrics:
+            for metric in [] if args.alternate else args.metrics:
                 plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}",
                                      args.repeats)
                 if plink_s is not None:
@@ -165,6 +215,9 @@ def main() -> None:
                                                     dask_scheduler=None)
         with EmbeddedStack(settings, port=free_port()) as stack:
             client = OslerClient(stack.url, stack.create_token("bench"))
+            if args.cold:
+                time_cold_first_job(client, inputs, args)
+                return
             small_dir = root / "small"
             small_dir.mkdir()
             np.save(small_dir / "cohort.npy", genotypes[:64, :1000])
@@ -179,8 +232,15 @@ def main() -> None:
                     dataset = client.upload(inputs[fmt])
                     for metric in args.metrics:
                         os.sync()  # earlier jobs' output is on disk, not being written back
-                        service_s, phases = time_service(client, dataset["id"], metric,
-                                                         args.repeats)
+                        if args.alternate and not args.no_peers and metric in PLINK_PEERS:
+                            service_s, phases, plink_s = time_alternating(
+                                client, dataset["id"], metric, root, args.repeats)
+                            PLINK_PEERS[metric] = PLINK_PEERS[metric][:3] + (plink_s,)
+                            print(f"{PLINK_PEERS[metric][0]} {metric}, alternating with osler "
+                                  f"(median of {args.repeats}): {plink_s:.2f} s")
+                        else:
+                            service_s, phases = time_service(client, dataset["id"], metric,
+                                                             args.repeats)
                         line = (f"osler {metric:<5} from .{fmt:<3} POST -> succeeded "
                                 f"(median of {args.repeats}): {service_s:.2f} s")
                         if metric == "dot" and numpy_s:

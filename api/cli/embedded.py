@@ -149,7 +149,8 @@ class EmbeddedStack:
             "dask-workers",
             [sys.executable, "-m", "distributed.cli.dask_worker", address,
              "--nworkers", str(self.settings.dask_workers), "--nthreads", "1",
-             "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard"],
+             "--local-directory", str(self.settings.data_dir / "dask"), "--no-dashboard",
+             "--preload", "osler.kernels.preload"],
             env,
         )
         return address

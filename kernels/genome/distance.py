@@ -253,7 +253,7 @@ def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.
         return gm.distance_tile, {"source": source, "n_variants": m, "metric": metric,
                                   "has_missing": has_missing}
     if metric == "king":
-        return gm.king_tile, {"source": source}
+        return gm.king_tile, {"source": source, "has_missing": has_missing}
     # grm: z is unpacked from the planes of the kept variants; center and scale are padded
     # to whole words with zeros so the padding bits give z = 0.
     p = allele_frequency(called[keep], allele_sum[keep])

@@ -1,4 +1,5 @@
-"""Popcount Gram matrix: ``out[i, j] = Σ_t Σ_k popcount(A[t,i,k] & B[t,j,k])``.
+"""Popcount Gram matrices: ``out[i, j] = Σ_t Σ_k popcount(A[t,i,k] & B[t,j,k])``, and the fused
+distance counts of a cohort with missing calls.
 
 Every bit-packed genome metric is a sum of such terms (see :mod:`osler.kernels.genome.metrics`): a
 *term* t pairs one bit plane of the left samples with one bit plane of the right samples (for
@@ -11,6 +12,12 @@ loaded from memory feeds four popcounts instead of one, and LLVM vectorises the 
 :data:`WORD_CHUNK` and right-row blocks of :data:`ROW_BLOCK` keep the operands in the L1/L2
 caches. The planes are used where they lie, not copied or padded. ``bench/popcount_gram.py``
 compares the kernel with a one-pair-at-a-time loop (results in ``bench/README.md``).
+
+With missing calls a PLINK distance needs, per pair, both the allele-count difference over the
+variants called in both samples and their number. :func:`masked_distance_gram` computes the two
+together from the same 4 x 4 register blocks: per word, one AND for the pair's call mask, two
+masked XORs (one ``vpternlogq`` each) and three popcounts, where the sum of AND terms needed
+seven popcounts (see :mod:`osler.kernels.genome.metrics`).
 """
 
 from __future__ import annotations
@@ -123,6 +130,113 @@ def and_popcount_gram(left, right, out, upper):
                     _add(out, i + 3, j + 3, s33)
 
 
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _diff_and_pairs(hx, lx, px, hy, ly, py):
+    """One word pair: popcount of the differing h and l bits where both are called, plus the
+    number called in both shifted to the high 32 bits (a word chunk keeps both below 2**32)."""
+    mask = px & py
+    return (popcount64((hx ^ hy) & mask) + popcount64((lx ^ ly) & mask)
+            + (popcount64(mask) << _SHIFT32))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _split_add(diff, pairs, i, j, packed):
+    """Add the low / high 32 bits of ``packed`` to ``diff[i, j]`` / ``pairs[i, j]`` inside them."""
+    if i < diff.shape[0] and j < diff.shape[1]:
+        diff[i, j] += packed & _LOW32
+        pairs[i, j] += packed >> _SHIFT32
+
+
+@njit(nogil=True, cache=True)
+def masked_distance_gram(h1, l1, p1, h2, l2, p2, diff, pairs, upper):
+    """Add ``Σ |g_i - g_j|`` and the count of variants called in both to ``diff`` and ``pairs``.
+
+    Genotypes are thermometer-coded (h = g >= 1, l = g == 2, p = called; a missing call has
+    h = l = 0), so over variants called in both ``|g_i - g_j| = [h_i != h_j] + [l_i != l_j]``:
+    ``diff += popcount((h_i ^ h_j) & m) + popcount((l_i ^ l_j) & m)``, ``pairs += popcount(m)``
+    with ``m = p_i & p_j``.
+
+    Parameters
+    ----------
+    h1, l1, p1 : ndarray of uint64, shape (rows_left, words)
+        C-contiguous planes of the left samples.
+    h2, l2, p2 : ndarray of uint64, shape (rows_right, words)
+        The same for the right samples.
+    diff, pairs : ndarray of uint64, shape (rows_left, rows_right)
+        Accumulated into.
+    upper : bool
+        As in :func:`and_popcount_gram`.
+    """
+    n1, n_words = h1.shape
+    n2 = h2.shape[0]
+    for w0 in range(0, n_words, WORD_CHUNK):
+        w1 = min(n_words, w0 + WORD_CHUNK)
+        for jb in range(0, n2, ROW_BLOCK):
+            je = min(n2, jb + ROW_BLOCK)
+            for i in range(0, n1, BLOCK):
+                ia, ib, ic = min(i + 1, n1 - 1), min(i + 2, n1 - 1), min(i + 3, n1 - 1)
+                start = max(jb, i) if upper else jb
+                for j in range(start, je, BLOCK):
+                    ja, jb_, jc = min(j + 1, n2 - 1), min(j + 2, n2 - 1), min(j + 3, n2 - 1)
+                    s00 = s01 = s02 = s03 = np.uint64(0)
+                    s10 = s11 = s12 = s13 = np.uint64(0)
+                    s20 = s21 = s22 = s23 = np.uint64(0)
+                    s30 = s31 = s32 = s33 = np.uint64(0)
+                    xh0, xl0, xp0 = h1[i, w0:w1], l1[i, w0:w1], p1[i, w0:w1]
+                    xh1, xl1, xp1 = h1[ia, w0:w1], l1[ia, w0:w1], p1[ia, w0:w1]
+                    xh2, xl2, xp2 = h1[ib, w0:w1], l1[ib, w0:w1], p1[ib, w0:w1]
+                    xh3, xl3, xp3 = h1[ic, w0:w1], l1[ic, w0:w1], p1[ic, w0:w1]
+                    yh0, yl0, yp0 = h2[j, w0:w1], l2[j, w0:w1], p2[j, w0:w1]
+                    yh1, yl1, yp1 = h2[ja, w0:w1], l2[ja, w0:w1], p2[ja, w0:w1]
+                    yh2, yl2, yp2 = h2[jb_, w0:w1], l2[jb_, w0:w1], p2[jb_, w0:w1]
+                    yh3, yl3, yp3 = h2[jc, w0:w1], l2[jc, w0:w1], p2[jc, w0:w1]
+                    for k in range(w1 - w0):
+                        ah0, al0, ap0 = xh0[k], xl0[k], xp0[k]
+                        ah1, al1, ap1 = xh1[k], xl1[k], xp1[k]
+                        ah2, al2, ap2 = xh2[k], xl2[k], xp2[k]
+                        ah3, al3, ap3 = xh3[k], xl3[k], xp3[k]
+                        bh0, bl0, bp0 = yh0[k], yl0[k], yp0[k]
+                        bh1, bl1, bp1 = yh1[k], yl1[k], yp1[k]
+                        bh2, bl2, bp2 = yh2[k], yl2[k], yp2[k]
+                        bh3, bl3, bp3 = yh3[k], yl3[k], yp3[k]
+                        s00 += _diff_and_pairs(ah0, al0, ap0, bh0, bl0, bp0)
+                        s01 += _diff_and_pairs(ah0, al0, ap0, bh1, bl1, bp1)
+                        s02 += _diff_and_pairs(ah0, al0, ap0, bh2, bl2, bp2)
+                        s03 += _diff_and_pairs(ah0, al0, ap0, bh3, bl3, bp3)
+                        s10 += _diff_and_pairs(ah1, al1, ap1, bh0, bl0, bp0)
+                        s11 += _diff_and_pairs(ah1, al1, ap1, bh1, bl1, bp1)
+                        s12 += _diff_and_pairs(ah1, al1, ap1, bh2, bl2, bp2)
+                        s13 += _diff_and_pairs(ah1, al1, ap1, bh3, bl3, bp3)
+                        s20 += _diff_and_pairs(ah2, al2, ap2, bh0, bl0, bp0)
+                        s21 += _diff_and_pairs(ah2, al2, ap2, bh1, bl1, bp1)
+                        s22 += _diff_and_pairs(ah2, al2, ap2, bh2, bl2, bp2)
+                        s23 += _diff_and_pairs(ah2, al2, ap2, bh3, bl3, bp3)
+                        s30 += _diff_and_pairs(ah3, al3, ap3, bh0, bl0, bp0)
+                        s31 += _diff_and_pairs(ah3, al3, ap3, bh1, bl1, bp1)
+                        s32 += _diff_and_pairs(ah3, al3, ap3, bh2, bl2, bp2)
+                        s33 += _diff_and_pairs(ah3, al3, ap3, bh3, bl3, bp3)
+                    _split_add(diff, pairs, i, j, s00)
+                    _split_add(diff, pairs, i, j + 1, s01)
+                    _split_add(diff, pairs, i, j + 2, s02)
+                    _split_add(diff, pairs, i, j + 3, s03)
+                    _split_add(diff, pairs, i + 1, j, s10)
+                    _split_add(diff, pairs, i + 1, j + 1, s11)
+                    _split_add(diff, pairs, i + 1, j + 2, s12)
+                    _split_add(diff, pairs, i + 1, j + 3, s13)
+                    _split_add(diff, pairs, i + 2, j, s20)
+                    _split_add(diff, pairs, i + 2, j + 1, s21)
+                    _split_add(diff, pairs, i + 2, j + 2, s22)
+                    _split_add(diff, pairs, i + 2, j + 3, s23)
+                    _split_add(diff, pairs, i + 3, j, s30)
+                    _split_add(diff, pairs, i + 3, j + 1, s31)
+                    _split_add(diff, pairs, i + 3, j + 2, s32)
+                    _split_add(diff, pairs, i + 3, j + 3, s33)
+
+
 def _read_only(plane: np.ndarray) -> np.ndarray:
     """A C-contiguous read-only view: the terms of one call must share one numba array type,
     whether a plane is a read-only memory map or a writable buffer."""
@@ -142,3 +256,19 @@ def gram_counts(left: list[np.ndarray], right: list[np.ndarray], upper: bool) ->
     out = np.zeros((a[0].shape[0], b[0].shape[0]), dtype=np.uint64)
     and_popcount_gram(a, b, out, upper)
     return out.view(np.int64)
+
+
+def distance_counts(left: np.ndarray, right: np.ndarray,
+                    upper: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ |g_i - g_j|, variants called in both)`` as two int64 (rows_left, rows_right) matrices.
+
+    ``left`` and ``right`` are ``(3, rows, W)`` h, l, p planes (see
+    :mod:`osler.kernels.genome.metrics`); ``upper`` for a diagonal tile or a band.
+    """
+    h1, l1, p1 = (_read_only(x) for x in left)
+    h2, l2, p2 = (_read_only(y) for y in right)
+    diff = np.zeros((h1.shape[0], h2.shape[0]), dtype=np.uint64)
+    pairs = np.zeros_like(diff)
+    masked_distance_gram(h1, l1, p1, h2, l2, p2, diff, pairs, upper)
+    return diff.view(np.int64), pairs.view(np.int64)
+

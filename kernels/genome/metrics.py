@@ -10,7 +10,9 @@ Genotypes (allele counts 0/1/2, -1 missing) are packed sample-major into three b
 A missing call has h = l = 0. Since g = h + l with h >= l, ``min(g_i, g_j) = h_i h_j + l_i l_j``
 and ``g_i g_j`` is the sum of the four and-products, so every count a PLINK distance needs is a
 sum of *terms* ``Σ popcount(plane_a(i) & plane_b(j))``: one register-blocked kernel,
-:func:`osler.kernels.genome.gram.and_popcount_gram`, computes them all.
+:func:`osler.kernels.genome.gram.and_popcount_gram`, computes them. The PLINK distances on a
+cohort with missing calls use a fused kernel instead,
+:func:`osler.kernels.genome.gram.masked_distance_gram`.
 
 Tile functions (``*_tile``) follow :mod:`osler.kernels.blocked`:
 ``fn(i0, i1, j0, j1, **paths)`` packs
@@ -27,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
-from osler.kernels.genome.gram import gram_counts
+from osler.kernels.genome.gram import distance_counts, gram_counts
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
@@ -193,18 +195,19 @@ DISTANCE_METRICS = ("ibs", "1-ibs", "allele-ct")
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _finish_distance(shared, sum_i, sum_j, cross, pairs, m, metric, out):
+def _finish_distance(shared, sum_i, sum_j, diff, pairs, m, metric, out):
     """One pass from counts to the metric (no n x n temporaries).
 
-    d = S_i + S_j - 2 shared (or cross - 2 shared with missing calls, cross = Σ g_i p_j +
-    Σ p_i g_j) and M_ij = m (or pairs); metric 0 ibs = 1 - d / 2M_ij, 1 1-ibs = d / 2M_ij,
-    2 allele-ct = d m / M_ij. A pair with no variant called in both gets NaN / inf, as in numpy.
+    d = S_i + S_j - 2 shared without missing calls, ``diff`` (counted over the variants called
+    in both) with them; M_ij = m, or ``pairs`` with missing calls. Metric 0 ibs = 1 - d / 2M_ij,
+    1 1-ibs = d / 2M_ij, 2 allele-ct = d m / M_ij. A pair with no variant called in both gets
+    NaN / inf, as in numpy.
     """
-    missing = cross.shape[0] > 0
+    missing = diff.shape[0] > 0
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             if missing:
-                d = np.float64(cross[i, j] - 2 * shared[i, j])
+                d = np.float64(diff[i, j])
                 m_pair = np.float64(pairs[i, j])
             else:
                 d = np.float64(sum_i[i] + sum_j[j] - 2 * shared[i, j])
@@ -243,41 +246,74 @@ def distance_tile(
     With d = sum of |g_i - g_j| and M_ij = variants called in both:
     allele-ct = d * M / M_ij, 1-ibs = d / (2 M_ij), ibs = 1 - d / (2 M_ij).
 
-    |g_i - g_j| = g_i + g_j - 2 min(g_i, g_j) and min(g_i, g_j) = h_i h_j + l_i l_j, so
-    d = S_i + S_j - 2 G with G = Σ (h_i h_j + l_i l_j). With missing calls the sums run over
-    variants called in both: S_i + S_j becomes Σ g_i p_j + Σ p_i g_j (missing has h = l = 0).
+    Without missing calls, |g_i - g_j| = g_i + g_j - 2 min(g_i, g_j) and min(g_i, g_j) =
+    h_i h_j + l_i l_j, so d = S_i + S_j - 2 G with G = Σ (h_i h_j + l_i l_j): two popcount terms.
+    With missing calls the sums run over the variants called in both: d and M_ij come from one
+    fused pass (:func:`~osler.kernels.genome.gram.masked_distance_gram`, three popcounts of
+    masked XORs per word pair) instead of seven AND terms.
     """
     upper = i0 == j0
-    (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
-    cross = pairs = np.zeros((0, 0), dtype=np.int64)
+    left, right = _plane_rows(source, i0, i1, j0, j1)
+    empty = np.zeros((0, 0), dtype=np.int64)
     if has_missing:
-        cross = gram_counts([h1, l1, p1, p1], [p2, p2, h2, l2], upper)
-        pairs = gram_counts([p1], [p2], upper)
-    shared = gram_counts([h1, l1], [h2, l2], upper)
-    out = np.empty(shared.shape, dtype=np.float64)
-    _finish_distance(shared, _row_sums(h1, l1), _row_sums(h2, l2), cross, pairs, n_variants,
+        diff, pairs = distance_counts(left, right, upper)
+        shared, sum_i, sum_j = empty, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    else:
+        (h1, l1, _), (h2, l2, _) = left, right
+        diff = pairs = empty
+        shared = gram_counts([h1, l1], [h2, l2], upper)
+        sum_i, sum_j = _row_sums(h1, l1), _row_sums(h2, l2)
+    out = np.empty((i1 - i0, j1 - j0), dtype=np.float64)
+    _finish_distance(shared, sum_i, sum_j, diff, pairs, n_variants,
                      DISTANCE_METRICS.index(metric), out)
     return out
 
 
-def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any]) -> np.ndarray:
+@njit(nogil=True, cache=True, error_model="numpy")
+def _finish_king(opposite, both_het, het_i, het_j, out):
+    """phi = 1/2 - (4 IBS0 + N_het_mismatch) / (4 min(N_het_i, N_het_j)) in one pass.
+
+    ``het_i`` / ``het_j`` are (rows, cols) counts over the variants called in both, or, on a
+    cohort without missing calls, (rows, 1) / (1, cols) per-sample het counts (broadcast).
+    A pair without a het call gets NaN / inf, as in numpy.
+    """
+    rows_i = het_i.shape[1] > 1
+    cols_j = het_j.shape[0] > 1
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            a = np.float64(het_i[i, j if rows_i else 0])
+            b = np.float64(het_j[i if cols_j else 0, j])
+            mismatch = a + b - 2.0 * np.float64(both_het[i, j])
+            out[i, j] = 0.5 - (4.0 * np.float64(opposite[i, j]) + mismatch) / (4.0 * min(a, b))
+
+
+def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any],
+              has_missing: bool = True) -> np.ndarray:
     """KING-robust kinship as ``plink2 --make-king``.
 
     phi = 1/2 - (4 * IBS0 + N_het_mismatch) / (4 * min(N_het_i, N_het_j)), counted over
     variants called in both samples (equal to the KING paper's between-family estimator).
     With e = het (h and not l) and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j,
     N_het_i = Σ e_i p_j, N_het_j = Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j.
+    Without missing calls N_het_i is sample i's het count, so three popcount terms instead of
+    five.
     """
     upper = i0 == j0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     e1, r1 = h1 & ~l1, p1 & ~h1
     e2, r2 = (e1, r1) if upper and i1 == j1 else (h2 & ~l2, p2 & ~h2)
-    opposite = gram_counts([l1, r1], [r2, l2], upper).astype(np.float64)
-    het_i = gram_counts([e1], [p2], upper).astype(np.float64)
-    het_j = gram_counts([p1], [e2], upper).astype(np.float64)
-    mismatch = het_i + het_j - 2.0 * gram_counts([e1], [e2], upper)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 0.5 - (4.0 * opposite + mismatch) / (4.0 * np.minimum(het_i, het_j))
+    opposite = gram_counts([l1, r1], [r2, l2], upper)
+    both_het = gram_counts([e1], [e2], upper)
+    if has_missing:
+        het_i = gram_counts([e1], [p2], upper)
+        het_j = gram_counts([p1], [e2], upper)
+    else:
+        het_i = np.bitwise_count(e1).sum(axis=1, dtype=np.int64)[:, None]
+        het_j = np.bitwise_count(e2).sum(axis=1, dtype=np.int64)[None, :]
+    out = np.empty((i1 - i0, j1 - j0), dtype=np.float64)
+    _finish_king(opposite, both_het, np.ascontiguousarray(het_i), np.ascontiguousarray(het_j),
+                 out)
+    return out
 
 
 def grm_tile(

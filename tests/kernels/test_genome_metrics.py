@@ -62,7 +62,7 @@ def test_metric_matches_reference_on_dask(tmp_path: Path, cohort: np.ndarray,
     assert summary["n_tiles"] == 10
 
 
-@pytest.mark.parametrize("metric", ["ibs", "allele-ct", "grm"])
+@pytest.mark.parametrize("metric", ["ibs", "1-ibs", "allele-ct", "grm", "king"])
 def test_without_missing_calls(tmp_path: Path, cohort: np.ndarray, metric: str) -> None:
     g = np.where(cohort < 0, 0, cohort).astype(np.int8)
     summary, out = run(tmp_path, g, metric, block_size=13, plots=False)

@@ -64,3 +64,19 @@ def test_equals_plink(tmp_path: Path, fileset, metric: str, binary: str | None, 
     ours = np.fromfile(out / f"matrix.{PLINK_SUFFIX[metric]}.bin", dtype="<f8").reshape(n, n)
     scale = np.abs(theirs).max()
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6 * scale)
+
+
+@pytest.fixture(scope="module")
+def complete_fileset(tmp_path_factory: pytest.TempPathFactory, cohort: np.ndarray):
+    """The cohort with every missing call set to 0: the kernels' path without a call mask."""
+    folder = tmp_path_factory.mktemp("plink-complete")
+    files = write_plink(np.where(cohort < 0, 0, cohort).astype(np.int8), folder / "cohort")
+    return files, zip_fileset(files, folder / "cohort.zip")
+
+
+@pytest.mark.parametrize("metric,binary,args,suffix,params", CASES[:1] + CASES[5:6],
+                         ids=["ibs-complete", "king-complete"])
+def test_equals_plink_without_missing_calls(tmp_path: Path, complete_fileset, metric: str,
+                                            binary: str | None, args: list[str], suffix: str,
+                                            params: dict) -> None:
+    test_equals_plink(tmp_path, complete_fileset, metric, binary, args, suffix, params)

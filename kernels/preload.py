@@ -1,0 +1,21 @@
+"""Dask worker preload: ``dask worker ... --preload osler.kernels.preload``.
+
+A fresh Dask worker loads numba's compiled kernels on the first call of each, which made the first
+job after start-up seconds slower than the same job warm. Dask imports this module when the worker
+starts and calls :func:`dask_setup` before the worker takes tasks, so the worker loads them then.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def dask_setup(worker: Any = None) -> None:
+    """Load the compiled kernels of every job family that runs on Dask workers."""
+    from osler.kernels.genome.warmup import warm_up
+
+    seconds = warm_up()
+    logger.info("osler kernels loaded in %.2f s", seconds)

@@ -1,0 +1,51 @@
+"""A Dask worker started with ``--preload osler.kernels.preload`` has the genome kernels loaded
+before it runs any task (no cold first job)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def loaded_kernels() -> dict[str, int]:
+    """Runs in the worker: how many compiled signatures each genome kernel holds."""
+    from osler.kernels import blocked
+    from osler.kernels.genome import bed, gram, metrics
+
+    kernels = {"and_popcount_gram": gram.and_popcount_gram,
+               "masked_distance_gram": gram.masked_distance_gram,
+               "pack_rows": metrics.pack_rows, "pack_bed_samples": bed.pack_bed_samples,
+               "count_rows": metrics.count_rows, "count_bed_rows": bed.count_bed_rows,
+               "finish_distance": metrics._finish_distance, "finish_king": metrics._finish_king,
+               "standardise_planes": metrics._standardise_planes,
+               "mirror_upper": blocked.mirror_upper}
+    return {name: len(fn.signatures) for name, fn in kernels.items()}
+
+
+def test_preloaded_worker_has_every_kernel_loaded() -> None:
+    # Given a scheduler and a worker started as the embedded stack and the compose file start
+    # them (the dask CLI with the preload), when the worker has joined and run no task yet,
+    from distributed import Client
+
+    from osler.api.cli.embedded import free_port
+
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", str(port), "--dashboard-address", ":0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
+         "--nthreads", "1", "--no-dashboard", "--preload", "osler.kernels.preload"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(1, timeout=120)
+            counts = next(iter(client.run(loaded_kernels).values()))
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+    # then every kernel a genome-distance tile calls is already compiled or loaded there
+    assert counts and all(n >= 1 for n in counts.values()), counts
+
