@@ -1,0 +1,381 @@
+"""Pruned similarity search over a library sorted by popcount: top-k and every pair >= threshold.
+
+A pair of fingerprints with ``a`` and ``b`` bits set shares at most ``min(a, b)`` bits, and every
+metric of :mod:`.scores` grows with the shared count, so the score of any pair is at most the
+score with ``c = min(a, b)`` (the Swamidass-Baldi bounds):
+
+================  ===============================
+metric            bound
+================  ===============================
+``tanimoto``      min(a, b) / max(a, b)
+``dice``          2 min(a, b) / (a + b)
+``cosine``        min(a, b) / sqrt(a b)
+``dot``           min(a, b) / n_bits
+================  ===============================
+
+The library is stored sorted by popcount (:mod:`.popcount_order`), so all rows with popcount
+``b`` are one contiguous group. A query skips every group whose bound is below its gate: the
+threshold, or in top-k the k-th best score so far once its heap is full (the gate then rises as
+better hits arrive). The bound is computed by the same float32 rounding as the scores and a
+group is skipped only when the bound is strictly below the gate, so nothing that could enter
+the results is skipped: results are identical to brute force, ties included. For ``dot`` the
+bound excludes little (dot scores are small next to ``popcount / n_bits``).
+
+Memory access: the library is walked in cache-sized chunks, every query of a block passing over
+each chunk while it is in the L2 cache (see :func:`.scores.similarity_tile`); top-k visits the
+chunks nearest the block's popcounts first so the gates rise early.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from osler.kernels.molecules.scores import (
+    _chunk,
+    _common_bits,
+    _common_bits4,
+    _consider,
+    _heap_sort,
+    _packed,
+    _score,
+    metric_code,
+)
+
+NO_ROW = -1
+"""``skip_rows`` entry of a query that may hit every library row."""
+
+
+@njit(cache=True, inline="always")
+def _bound(a, b, metric, n_bits):
+    """Highest score a pair with popcounts a and b can have (float32, rounded like scores)."""
+    return _score(min(a, b), a, b, metric, n_bits)
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _pruned_top_k(Q, pq, L, pl, rows, starts, metric, n_bits, threshold, skip, chunks, chunk,
+                  out_s, out_r, computed):
+    """Per query the best ``k`` rows of the popcount-sorted library ``L``.
+
+    ``rows[j]`` is the library row reported for ``L[j]`` (its row in file order; ties break by
+    it); ``starts[p]`` is the first index of ``L`` with popcount >= p; ``chunks`` lists chunk
+    numbers in visiting order; query ``i`` never hits row ``skip[i]``. ``computed[i]`` counts
+    the scores query ``i`` computed.
+    """
+    n = Q.shape[0]
+    m = L.shape[0]
+    k = out_s.shape[1]
+    sizes = np.zeros(n, np.int64)
+    for t in range(chunks.shape[0]):
+        b0 = chunks[t] * chunk
+        b1 = min(m, b0 + chunk)
+        p_lo = pl[b0]
+        p_hi = pl[b1 - 1]
+        for i in prange(n):
+            hs = out_s[i]
+            hr = out_r[i]
+            size = sizes[i]
+            gate = np.float32(threshold) if size < k else hs[0]
+            a = pq[i]
+            own = skip[i]
+            done = 0
+            for p in range(p_lo, p_hi + 1):
+                if _bound(a, p, metric, n_bits) < gate:
+                    continue
+                j = max(starts[p], b0)
+                j1 = min(starts[p + 1], b1)
+                if j < j1:
+                    done += j1 - j
+                while j + 4 <= j1:
+                    c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
+                    size, gate = _consider(hs, hr, size, gate, _score(c0, a, p, metric, n_bits),
+                                           rows[j], own)
+                    size, gate = _consider(hs, hr, size, gate, _score(c1, a, p, metric, n_bits),
+                                           rows[j + 1], own)
+                    size, gate = _consider(hs, hr, size, gate, _score(c2, a, p, metric, n_bits),
+                                           rows[j + 2], own)
+                    size, gate = _consider(hs, hr, size, gate, _score(c3, a, p, metric, n_bits),
+                                           rows[j + 3], own)
+                    j += 4
+                while j < j1:
+                    s = _score(_common_bits(Q, i, L, j), a, p, metric, n_bits)
+                    size, gate = _consider(hs, hr, size, gate, s, rows[j], own)
+                    j += 1
+            sizes[i] = size
+            computed[i] += done
+    for i in prange(n):
+        _heap_sort(out_s[i], out_r[i], sizes[i])
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _threshold_chunk(Q, pq, L, pl, starts, metric, n_bits, gate, upper, diagonal, b0, b1, hit_j,
+                     hit_s, counts, computed):
+    """Library indices ``j`` in ``b0:b1`` scoring >= gate with each query, into ``hit_*[i]``.
+
+    With ``upper`` query ``i`` is library index ``diagonal + i`` and only ``j`` above it are
+    scored (each unordered pair of a library searched against itself once).
+    """
+    n = Q.shape[0]
+    for i in prange(n):
+        a = pq[i]
+        cnt = 0
+        done = 0
+        lo = max(b0, diagonal + i + 1) if upper else b0
+        if lo < b1:
+            for p in range(pl[lo], pl[b1 - 1] + 1):
+                if _bound(a, p, metric, n_bits) < gate:
+                    continue
+                j = max(starts[p], lo)
+                j1 = min(starts[p + 1], b1)
+                if j < j1:
+                    done += j1 - j
+                while j + 4 <= j1:
+                    c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
+                    s = _score(c0, a, p, metric, n_bits)
+                    if s >= gate:
+                        hit_j[i, cnt] = j
+                        hit_s[i, cnt] = s
+                        cnt += 1
+                    s = _score(c1, a, p, metric, n_bits)
+                    if s >= gate:
+                        hit_j[i, cnt] = j + 1
+                        hit_s[i, cnt] = s
+                        cnt += 1
+                    s = _score(c2, a, p, metric, n_bits)
+                    if s >= gate:
+                        hit_j[i, cnt] = j + 2
+                        hit_s[i, cnt] = s
+                        cnt += 1
+                    s = _score(c3, a, p, metric, n_bits)
+                    if s >= gate:
+                        hit_j[i, cnt] = j + 3
+                        hit_s[i, cnt] = s
+                        cnt += 1
+                    j += 4
+                while j < j1:
+                    s = _score(_common_bits(Q, i, L, j), a, p, metric, n_bits)
+                    if s >= gate:
+                        hit_j[i, cnt] = j
+                        hit_s[i, cnt] = s
+                        cnt += 1
+                    j += 1
+        counts[i] = cnt
+        computed[i] += done
+
+
+@njit(cache=True)
+def _append_hits(hit_j, hit_s, counts, out_q, out_j, out_s, at):
+    """Copy each query's ``counts[i]`` hits after position ``at`` of the flat outputs."""
+    for i in range(hit_j.shape[0]):
+        for t in range(counts[i]):
+            out_q[at] = i
+            out_j[at] = hit_j[i, t]
+            out_s[at] = hit_s[i, t]
+            at += 1
+    return at
+
+
+def group_starts(library_counts: np.ndarray) -> np.ndarray:
+    """``starts[p]``: first index of a popcount-sorted library with popcount >= p (p up to the
+    largest popcount + 1)."""
+    top = int(library_counts[-1]) if len(library_counts) else 0
+    return np.searchsorted(library_counts, np.arange(top + 2), side="left").astype(np.int64)
+
+
+def _visiting_order(n_chunks: int, first: int) -> np.ndarray:
+    """Chunk numbers from ``first`` outwards, alternating above and below."""
+    order = [first]
+    for step in range(1, n_chunks):
+        for c in (first + step, first - step):
+            if 0 <= c < n_chunks:
+                order.append(c)
+    return np.asarray(order, np.int64)
+
+
+def _check(queries: np.ndarray, library: np.ndarray, library_counts: np.ndarray) -> None:
+    if queries.ndim != 2 or library.ndim != 2 or queries.dtype != np.uint64 \
+            or library.dtype != np.uint64:
+        raise ValueError("fingerprints must be 2-D uint64 arrays")
+    if queries.shape[1] != library.shape[1]:
+        raise ValueError(f"fingerprint widths differ: {queries.shape[1]} and "
+                         f"{library.shape[1]} words")
+    if len(library_counts) != len(library) or np.any(np.diff(library_counts) < 0):
+        raise ValueError("library_counts must be the library's popcounts, in ascending order")
+
+
+def pruned_top_k(
+    queries: np.ndarray,
+    query_counts: np.ndarray,
+    library: np.ndarray,
+    library_counts: np.ndarray,
+    library_rows: np.ndarray,
+    k: int,
+    *,
+    metric: str = "tanimoto",
+    n_bits: int | None = None,
+    threshold: float | None = None,
+    skip_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The ``k`` best library rows for each query, skipping popcounts that cannot reach them.
+
+    Parameters
+    ----------
+    queries : ndarray of uint64, shape (n, words)
+    query_counts : ndarray of int64, shape (n,)
+        Popcounts of ``queries``.
+    library : ndarray of uint64, shape (m, words)
+        Library fingerprints sorted by popcount (a read-only memory map is fine: only the rows
+        scored are read).
+    library_counts : ndarray of int64, shape (m,)
+        Their popcounts, ascending.
+    library_rows : ndarray of int64, shape (m,)
+        Row reported for each library fingerprint (its row in file order); ties in score are
+        broken by the lower reported row.
+    k : int
+    metric, n_bits : see :func:`.scores.similarity_tile`
+    threshold : float, optional
+        Keep only scores >= threshold (compared in float32).
+    skip_rows : ndarray of int64, shape (n,), optional
+        A reported row query ``i`` never hits (its own, in a library searched against itself);
+        :data:`NO_ROW` for none.
+
+    Returns
+    -------
+    scores : ndarray of float32, shape (n, k)
+        Best first; empty slots ``-inf``.
+    rows : ndarray of int64, shape (n, k)
+        Reported rows; empty slots ``-1``.
+    computed : int
+        Scores computed (pairs not skipped by the bounds).
+
+    Examples
+    --------
+    >>> lib = np.array([[0b1], [0b11], [0b111]], np.uint64)  # popcounts 1, 2, 3
+    >>> s, r, _ = pruned_top_k(lib[[2]], np.array([3]), lib, np.array([1, 2, 3]),
+    ...                        np.array([10, 11, 12]), 2)
+    >>> r.tolist(), s.round(4).tolist()
+    ([[12, 11]], [[1.0, 0.6667]])
+    """
+    queries, library = _packed(queries), library
+    _check(queries, library, library_counts)
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    n, m = queries.shape[0], library.shape[0]
+    out_s = np.empty((n, k), np.float32)
+    out_r = np.empty((n, k), np.int64)
+    computed = np.zeros(n, np.int64)
+    skip = np.full(n, NO_ROW, np.int64) if skip_rows is None else np.asarray(skip_rows, np.int64)
+    bits = queries.shape[1] * 64 if n_bits is None else n_bits
+    thr = -1.0 if threshold is None else float(threshold)
+    pl = np.asarray(library_counts, np.int64)
+    pq = np.asarray(query_counts, np.int64)
+    if m == 0 or n == 0:
+        out_s[:] = -np.inf
+        out_r[:] = NO_ROW
+        return out_s, out_r, 0
+    chunk = _chunk(library)
+    starts = group_starts(pl)
+    n_chunks = (m + chunk - 1) // chunk
+    first = int(min(m - 1, starts[min(int(np.median(pq)), len(starts) - 1)])) // chunk
+    _pruned_top_k(queries, pq, library, pl, np.asarray(library_rows, np.int64), starts,
+                  metric_code(metric), bits, thr, skip, _visiting_order(n_chunks, first), chunk,
+                  out_s, out_r, computed)
+    return out_s, out_r, int(computed.sum())
+
+
+class TooManyHits(Exception):
+    """A threshold search found more pairs than it was allowed to return."""
+
+
+def pruned_threshold(
+    queries: np.ndarray,
+    query_counts: np.ndarray,
+    library: np.ndarray,
+    library_counts: np.ndarray,
+    threshold: float,
+    *,
+    metric: str = "tanimoto",
+    n_bits: int | None = None,
+    upper_from: int | None = None,
+    max_hits: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Every (query, library) pair scoring >= ``threshold``, skipping popcounts that cannot.
+
+    Parameters
+    ----------
+    queries, query_counts, library, library_counts, metric, n_bits : see :func:`pruned_top_k`
+    threshold : float
+        Compared in float32, like the scores.
+    upper_from : int, optional
+        Query ``i`` is library index ``upper_from + i`` (which may lie outside ``library``: it
+        is a block of a larger one) and is paired only with the library indices above it (a
+        library against itself, each unordered pair once, no self pairs).
+    max_hits : int, optional
+        Raise :class:`TooManyHits` as soon as more pairs than this are found.
+
+    Returns
+    -------
+    query_index, library_index : ndarray of int64
+        Positions in ``queries`` and ``library`` of each pair, in no particular order.
+    scores : ndarray of float32
+    computed : int
+        Scores computed.
+    """
+    queries = _packed(queries)
+    _check(queries, library, library_counts)
+    n, m = queries.shape[0], library.shape[0]
+    bits = queries.shape[1] * 64 if n_bits is None else n_bits
+    pl = np.asarray(library_counts, np.int64)
+    pq = np.asarray(query_counts, np.int64)
+    gate = np.float32(threshold)
+    code = metric_code(metric)
+    chunk = _chunk(library)
+    starts = group_starts(pl) if m else np.zeros(1, np.int64)
+    hit_j = np.empty((n, chunk), np.int64)
+    hit_s = np.empty((n, chunk), np.float32)
+    counts = np.zeros(n, np.int64)
+    computed = np.zeros(n, np.int64)
+    parts_q, parts_j, parts_s = [], [], []
+    total = 0
+    upper = upper_from is not None
+    diagonal = int(upper_from) if upper else 0
+    first = max(0, diagonal + 1) if upper else 0
+    for b0 in range(first - first % chunk, m, chunk):
+        b1 = min(m, b0 + chunk)
+        _threshold_chunk(queries, pq, library, pl, starts, code, bits, gate, upper, diagonal,
+                         b0, b1, hit_j, hit_s, counts, computed)
+        found = int(counts.sum())
+        if found == 0:
+            continue
+        total += found
+        if max_hits is not None and total > max_hits:
+            raise TooManyHits(f"more than {max_hits} pairs score at least {threshold}")
+        q = np.empty(found, np.int64)
+        j = np.empty(found, np.int64)
+        s = np.empty(found, np.float32)
+        _append_hits(hit_j, hit_s, counts, q, j, s, 0)
+        parts_q.append(q)
+        parts_j.append(j)
+        parts_s.append(s)
+    if not parts_q:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                int(computed.sum()))
+    return (np.concatenate(parts_q), np.concatenate(parts_j), np.concatenate(parts_s),
+            int(computed.sum()))
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the pruned kernels, for arrays and memory maps."""
+    fps = np.zeros((8, 2), np.uint64)
+    fps[:, 0] = np.arange(8, dtype=np.uint64)
+    from osler.kernels.molecules.scores import popcounts
+
+    counts = popcounts(fps)
+    order = np.argsort(counts, kind="stable")
+    lib, lc = fps[order], counts[order]
+    readonly = lib.copy()
+    readonly.setflags(write=False)
+    for library in (lib, readonly):
+        pruned_top_k(fps, counts, library, lc, order, 2)
+        pruned_threshold(fps, counts, library, lc, 0.5)
+        pruned_threshold(fps, counts, library, lc, 0.5, upper_from=0)
