@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osler.kernels.molecules.scores import popcounts
+from osler.kernels.molecules.primitives import popcounts
 
 GATHER_ROWS = 65_536
 """Rows copied at a time when writing the sorted file (bounds the memory used)."""

@@ -22,7 +22,7 @@ the results is skipped: results are identical to brute force, ties included. For
 bound excludes little (dot scores are small next to ``popcount / n_bits``).
 
 Memory access: the library is walked in cache-sized chunks, every query of a block passing over
-each chunk while it is in the L2 cache (see :func:`.scores.similarity_tile`); top-k visits the
+each chunk while it is in the L2 cache (as :func:`.scores.similarity_tile` does); top-k visits the
 chunks nearest the block's popcounts first so the gates rise early.
 """
 
@@ -31,15 +31,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from osler.kernels.molecules.scores import (
-    _chunk,
-    _common_bits,
-    _common_bits4,
-    _consider,
-    _heap_sort,
-    _packed,
-    _score,
+from osler.kernels.molecules.primitives import (
+    chunk_rows,
+    common_bits,
+    common_bits4,
+    heap_offer,
+    heap_sort,
     metric_code,
+    packed,
+    pair_score,
+    popcounts,
 )
 
 NO_ROW = -1
@@ -47,9 +48,30 @@ NO_ROW = -1
 
 
 @njit(cache=True, inline="always")
-def _bound(a, b, metric, n_bits):
+def bound(a, b, metric, n_bits):
     """Highest score a pair with popcounts a and b can have (float32, rounded like scores)."""
-    return _score(min(a, b), a, b, metric, n_bits)
+    return pair_score(min(a, b), a, b, metric, n_bits)
+
+
+@njit(cache=True, inline="always")
+def _offer_group(Q, i, L, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own):
+    """Offer library indices ``j..j1`` (all with popcount ``p``) to query ``i``'s heap."""
+    while j + 4 <= j1:
+        c0, c1, c2, c3 = common_bits4(Q, i, L, j)
+        s = pair_score(c0, a, p, metric, n_bits)
+        size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
+        s = pair_score(c1, a, p, metric, n_bits)
+        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 1], own)
+        s = pair_score(c2, a, p, metric, n_bits)
+        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 2], own)
+        s = pair_score(c3, a, p, metric, n_bits)
+        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 3], own)
+        j += 4
+    while j < j1:
+        s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
+        size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
+        j += 1
+    return size, gate
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -60,7 +82,8 @@ def _pruned_top_k(Q, pq, L, pl, rows, starts, metric, n_bits, threshold, skip, c
     ``rows[j]`` is the library row reported for ``L[j]`` (its row in file order; ties break by
     it); ``starts[p]`` is the first index of ``L`` with popcount >= p; ``chunks`` lists chunk
     numbers in visiting order; query ``i`` never hits row ``skip[i]``. ``computed[i]`` counts
-    the scores query ``i`` computed.
+    the scores query ``i`` computed. Inside a chunk each query visits the popcount groups
+    nearest its own first (``a``, ``a + 1``, ``a - 1``, ...), so its gate rises early.
     """
     n = Q.shape[0]
     m = L.shape[0]
@@ -79,32 +102,25 @@ def _pruned_top_k(Q, pq, L, pl, rows, starts, metric, n_bits, threshold, skip, c
             a = pq[i]
             own = skip[i]
             done = 0
-            for p in range(p_lo, p_hi + 1):
-                if _bound(a, p, metric, n_bits) < gate:
-                    continue
-                j = max(starts[p], b0)
-                j1 = min(starts[p + 1], b1)
-                if j < j1:
-                    done += j1 - j
-                while j + 4 <= j1:
-                    c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
-                    size, gate = _consider(hs, hr, size, gate, _score(c0, a, p, metric, n_bits),
-                                           rows[j], own)
-                    size, gate = _consider(hs, hr, size, gate, _score(c1, a, p, metric, n_bits),
-                                           rows[j + 1], own)
-                    size, gate = _consider(hs, hr, size, gate, _score(c2, a, p, metric, n_bits),
-                                           rows[j + 2], own)
-                    size, gate = _consider(hs, hr, size, gate, _score(c3, a, p, metric, n_bits),
-                                           rows[j + 3], own)
-                    j += 4
-                while j < j1:
-                    s = _score(_common_bits(Q, i, L, j), a, p, metric, n_bits)
-                    size, gate = _consider(hs, hr, size, gate, s, rows[j], own)
-                    j += 1
+            d_lo = max(0, p_lo - a, a - p_hi)
+            d_hi = max(p_hi - a, a - p_lo)
+            for d in range(d_lo, d_hi + 1):
+                for side in range(2):
+                    p = a + d if side == 0 else a - d
+                    if (side == 1 and d == 0) or p < p_lo or p > p_hi:
+                        continue
+                    if bound(a, p, metric, n_bits) < gate:
+                        continue
+                    j = max(starts[p], b0)
+                    j1 = min(starts[p + 1], b1)
+                    if j < j1:
+                        done += j1 - j
+                        size, gate = _offer_group(Q, i, L, rows, j, j1, a, p, metric, n_bits,
+                                                  hs, hr, size, gate, own)
             sizes[i] = size
             computed[i] += done
     for i in prange(n):
-        _heap_sort(out_s[i], out_r[i], sizes[i])
+        heap_sort(out_s[i], out_r[i], sizes[i])
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -123,37 +139,37 @@ def _threshold_chunk(Q, pq, L, pl, starts, metric, n_bits, gate, upper, diagonal
         lo = max(b0, diagonal + i + 1) if upper else b0
         if lo < b1:
             for p in range(pl[lo], pl[b1 - 1] + 1):
-                if _bound(a, p, metric, n_bits) < gate:
+                if bound(a, p, metric, n_bits) < gate:
                     continue
                 j = max(starts[p], lo)
                 j1 = min(starts[p + 1], b1)
                 if j < j1:
                     done += j1 - j
                 while j + 4 <= j1:
-                    c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
-                    s = _score(c0, a, p, metric, n_bits)
+                    c0, c1, c2, c3 = common_bits4(Q, i, L, j)
+                    s = pair_score(c0, a, p, metric, n_bits)
                     if s >= gate:
                         hit_j[i, cnt] = j
                         hit_s[i, cnt] = s
                         cnt += 1
-                    s = _score(c1, a, p, metric, n_bits)
+                    s = pair_score(c1, a, p, metric, n_bits)
                     if s >= gate:
                         hit_j[i, cnt] = j + 1
                         hit_s[i, cnt] = s
                         cnt += 1
-                    s = _score(c2, a, p, metric, n_bits)
+                    s = pair_score(c2, a, p, metric, n_bits)
                     if s >= gate:
                         hit_j[i, cnt] = j + 2
                         hit_s[i, cnt] = s
                         cnt += 1
-                    s = _score(c3, a, p, metric, n_bits)
+                    s = pair_score(c3, a, p, metric, n_bits)
                     if s >= gate:
                         hit_j[i, cnt] = j + 3
                         hit_s[i, cnt] = s
                         cnt += 1
                     j += 4
                 while j < j1:
-                    s = _score(_common_bits(Q, i, L, j), a, p, metric, n_bits)
+                    s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
                     if s >= gate:
                         hit_j[i, cnt] = j
                         hit_s[i, cnt] = s
@@ -256,7 +272,7 @@ def pruned_top_k(
     >>> r.tolist(), s.round(4).tolist()
     ([[12, 11]], [[1.0, 0.6667]])
     """
-    queries, library = _packed(queries), library
+    queries, library = packed(queries), library
     _check(queries, library, library_counts)
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -273,7 +289,7 @@ def pruned_top_k(
         out_s[:] = -np.inf
         out_r[:] = NO_ROW
         return out_s, out_r, 0
-    chunk = _chunk(library)
+    chunk = chunk_rows(library)
     starts = group_starts(pl)
     n_chunks = (m + chunk - 1) // chunk
     first = int(min(m - 1, starts[min(int(np.median(pq)), len(starts) - 1)])) // chunk
@@ -321,7 +337,7 @@ def pruned_threshold(
     computed : int
         Scores computed.
     """
-    queries = _packed(queries)
+    queries = packed(queries)
     _check(queries, library, library_counts)
     n, m = queries.shape[0], library.shape[0]
     bits = queries.shape[1] * 64 if n_bits is None else n_bits
@@ -329,7 +345,7 @@ def pruned_threshold(
     pq = np.asarray(query_counts, np.int64)
     gate = np.float32(threshold)
     code = metric_code(metric)
-    chunk = _chunk(library)
+    chunk = chunk_rows(library)
     starts = group_starts(pl) if m else np.zeros(1, np.int64)
     hit_j = np.empty((n, chunk), np.int64)
     hit_s = np.empty((n, chunk), np.float32)
@@ -368,8 +384,6 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) the pruned kernels, for arrays and memory maps."""
     fps = np.zeros((8, 2), np.uint64)
     fps[:, 0] = np.arange(8, dtype=np.uint64)
-    from osler.kernels.molecules.scores import popcounts
-
     counts = popcounts(fps)
     order = np.argsort(counts, kind="stable")
     lib, lc = fps[order], counts[order]
