@@ -36,7 +36,7 @@ from osler.kernels.molecules.fingerprints import (
     FingerprintSpec,
     dataset_fingerprints,
 )
-from osler.kernels.molecules.options import MAX_K, MODES
+from osler.kernels.molecules.options import DEFAULT_MAX_HITS, MAX_K, MODES
 from osler.kernels.molecules.popcount_order import popcount_order
 from osler.kernels.molecules.tiles import (
     INFLIGHT_PER_THREAD,
@@ -75,7 +75,7 @@ def run_drug_similarity(
     metric: str = "tanimoto",
     k: int = 10,
     threshold: float | None = None,
-    max_hits: int | None = None,
+    max_hits: int | None = DEFAULT_MAX_HITS,
     fingerprint: str = "morgan",
     radius: int = 2,
     fp_size: int = 2048,
@@ -109,8 +109,9 @@ def run_drug_similarity(
     threshold : float, optional
         Keep hits scoring at least this (compared in float32); required in ``threshold`` mode;
         the all-pairs matrix is never thresholded.
-    max_hits : int, optional
-        ``threshold`` mode: fail (InputError) rather than return more pairs than this.
+    max_hits : int or None
+        ``threshold`` mode: fail (InputError) rather than return more pairs than this (None:
+        no limit).
     fingerprint, radius, fp_size
         See :class:`.fingerprints.FingerprintSpec`; ignored for ``.npy`` input.
     smiles_column, id_column : str
