@@ -41,6 +41,13 @@ class PopcountOrder:
         return (np.load(self.fps_path, mmap_mode="r"), np.load(self.counts_path, mmap_mode="r"),
                 np.load(self.rows_path, mmap_mode="r"))
 
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted rows ``start:stop``: (fingerprints, a read-only memory map: only the rows a
+        kernel touches are read; popcounts as int64; file-order rows, read-only int64)."""
+        fps, counts, rows = self.load()
+        return (fps[start:stop], np.asarray(counts[start:stop], np.int64),
+                np.asarray(rows[start:stop]))
+
 
 def popcount_order(fps_path: Path) -> PopcountOrder:
     """The popcount-sorted files beside ``fps_path``, written now if missing.

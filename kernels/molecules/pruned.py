@@ -40,7 +40,6 @@ from osler.kernels.molecules.primitives import (
     metric_code,
     packed,
     pair_score,
-    popcounts,
 )
 
 NO_ROW = -1
@@ -381,15 +380,22 @@ def pruned_threshold(
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the pruned kernels, for arrays and memory maps."""
+    """Compile (or load from numba's cache) the pruned kernels for the arrays the job's tasks
+    pass them: rows of a cache entry's popcount-ordered files, read as the tasks read them."""
+    import tempfile
+    from pathlib import Path
+
+    from osler.kernels.molecules.popcount_order import popcount_order
+
     fps = np.zeros((8, 2), np.uint64)
     fps[:, 0] = np.arange(8, dtype=np.uint64)
-    counts = popcounts(fps)
-    order = np.argsort(counts, kind="stable")
-    lib, lc = fps[order], counts[order]
-    readonly = lib.copy()
-    readonly.setflags(write=False)
-    for library in (lib, readonly):
-        pruned_top_k(fps, counts, library, lc, order, 2)
-        pruned_threshold(fps, counts, library, lc, 0.5)
-        pruned_threshold(fps, counts, library, lc, 0.5, upper_from=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "fingerprints.npy", fps)
+        order = popcount_order(Path(tmp) / "fingerprints.npy")
+        queries, q_counts, q_rows = order.block(0, 4)
+        library, l_counts, l_rows = order.block(0, 8)
+        for skip in (None, q_rows):
+            pruned_top_k(queries, q_counts, library, l_counts, l_rows, 2, skip_rows=skip)
+        for upper_from in (None, 0):
+            pruned_threshold(queries, q_counts, library, l_counts, 0.5, upper_from=upper_from)
+        del queries, library, q_rows, l_rows  # memory maps of files about to be removed

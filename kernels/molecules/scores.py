@@ -234,8 +234,11 @@ def warm_up() -> None:
     """
     fps = np.zeros((8, 2), np.uint64)
     fps[:, 0] = np.arange(8, dtype=np.uint64)
-    tile = similarity_tile(fps, fps)
-    self_similarity_tile(fps)
+    readonly = fps.copy()
+    readonly.setflags(write=False)  # what tasks pass: rows of a read-only memory map
+    for rows in (fps, readonly):
+        tile = similarity_tile(rows, rows)
+        self_similarity_tile(rows)
     transpose_tile(tile)
     hist = np.zeros((8, HISTOGRAM_BINS), np.int64)
     top_k_of_tile(tile, 2)

@@ -96,13 +96,8 @@ def _rows(path: str, start: int, stop: int) -> np.ndarray:
 
 def _sorted_rows(block: SimilarityBlock):
     """The block's queries and library slice in popcount order, with counts and file rows."""
-    q_fps, q_counts, q_rows = popcount_order(block.query_path).load()
-    l_fps, l_counts, l_rows = popcount_order(block.library_path).load()
-    queries = np.ascontiguousarray(q_fps[block.q0:block.q1])
-    return (queries, np.asarray(q_counts[block.q0:block.q1], np.int64),
-            np.asarray(q_rows[block.q0:block.q1]), l_fps[block.l0:block.l1],
-            np.asarray(l_counts[block.l0:block.l1], np.int64),
-            np.asarray(l_rows[block.l0:block.l1]))
+    return (*popcount_order(block.query_path).block(block.q0, block.q1),
+            *popcount_order(block.library_path).block(block.l0, block.l1))
 
 
 def top_k_task(block: SimilarityBlock) -> BlockResult:
