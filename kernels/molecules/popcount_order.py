@@ -4,13 +4,15 @@ Beside ``fingerprints.npy`` (file order) an entry holds
 
 - ``by_popcount.npy`` — the same fingerprints, stably sorted by popcount (ties keep file order);
 - ``by_popcount.counts.npy`` — their popcounts (int32, ascending);
+- ``by_popcount.words.npy`` — the popcount of each of their 64-bit words (uint8, the word
+  bound of :mod:`.pruned`);
 - ``by_popcount.rows.npy`` — the file-order row of each sorted row (int64).
 
 Pruned searches (:mod:`.pruned`) read these; they report file-order rows through the
 permutation, so ids, ranks and tie-breaking by the lower library row are unchanged. The files
 are added to an entry the first time a search needs them (entries written before they existed
 keep working), each written under a temporary name and renamed into place, the row file last:
-a reader that sees it sees all three.
+a reader that sees it sees them all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from osler.kernels.molecules.primitives import popcounts
+from osler.kernels.molecules.primitives import popcounts, word_counts
 
 GATHER_ROWS = 65_536
 """Rows copied at a time when writing the sorted file (bounds the memory used)."""
@@ -33,19 +35,23 @@ class PopcountOrder:
     """Paths of an entry's popcount-sorted files (open them with ``np.load(mmap_mode="r")``)."""
 
     fps_path: Path
+    words_path: Path
     counts_path: Path
     rows_path: Path
 
-    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Memory maps of (sorted fingerprints, their popcounts, their file-order rows)."""
-        return (np.load(self.fps_path, mmap_mode="r"), np.load(self.counts_path, mmap_mode="r"),
-                np.load(self.rows_path, mmap_mode="r"))
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Memory maps of (sorted fingerprints, their word popcounts, their popcounts, their
+        file-order rows)."""
+        return tuple(np.load(path, mmap_mode="r") for path in
+                     (self.fps_path, self.words_path, self.counts_path, self.rows_path))
 
-    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sorted rows ``start:stop``: (fingerprints, a read-only memory map: only the rows a
-        kernel touches are read; popcounts as int64; file-order rows, read-only int64)."""
-        fps, counts, rows = self.load()
-        return (fps[start:stop], np.asarray(counts[start:stop], np.int64),
+    def block(self, start: int, stop: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted rows ``start:stop``: fingerprints and word popcounts (read-only memory maps:
+        only the rows a kernel touches are read), popcounts (int64) and file-order rows
+        (read-only int64)."""
+        fps, words, counts, rows = self.load()
+        return (fps[start:stop], words[start:stop], np.asarray(counts[start:stop], np.int64),
                 np.asarray(rows[start:stop]))
 
 
@@ -63,8 +69,8 @@ def popcount_order(fps_path: Path) -> PopcountOrder:
     """
     fps_path = Path(fps_path)
     folder = fps_path.parent
-    order = PopcountOrder(folder / "by_popcount.npy", folder / "by_popcount.counts.npy",
-                          folder / "by_popcount.rows.npy")
+    order = PopcountOrder(folder / "by_popcount.npy", folder / "by_popcount.words.npy",
+                          folder / "by_popcount.counts.npy", folder / "by_popcount.rows.npy")
     if order.rows_path.exists():
         return order
     fps = np.load(fps_path, mmap_mode="r")
@@ -78,6 +84,12 @@ def popcount_order(fps_path: Path) -> PopcountOrder:
     out.flush()
     del out
     os.replace(tmp_fps, order.fps_path)
+    sorted_fps = np.load(order.fps_path, mmap_mode="r")
+    words = np.empty(fps.shape, np.uint8)
+    for start in range(0, len(rows), GATHER_ROWS):
+        words[start:start + GATHER_ROWS] = word_counts(sorted_fps[start:start + GATHER_ROWS])
+    del sorted_fps
+    _save_replace(order.words_path, words, tag)
     _save_replace(order.counts_path, counts[rows].astype(np.int32), tag)
     _save_replace(order.rows_path, rows, tag)
     return order

@@ -176,6 +176,21 @@ def popcounts(fps: np.ndarray) -> np.ndarray:
     return out
 
 
+@njit(parallel=True, nogil=True, cache=True)
+def _word_counts(fps, out):
+    for i in prange(fps.shape[0]):
+        for w in range(fps.shape[1]):
+            out[i, w] = popcount64(fps[i, w])
+
+
+def word_counts(fps: np.ndarray) -> np.ndarray:
+    """Bits set in each 64-bit word of each fingerprint: uint8, shape (n, words)."""
+    fps = packed(fps)
+    out = np.empty(fps.shape, np.uint8)
+    _word_counts(fps, out)
+    return out
+
+
 def packed(fps: np.ndarray) -> np.ndarray:
     if fps.ndim != 2 or fps.dtype != np.uint64:
         raise ValueError(f"fingerprints must be a 2-D uint64 array, got {fps.dtype} {fps.shape}")

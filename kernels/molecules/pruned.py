@@ -13,6 +13,13 @@ metric            bound
 ``dot``           min(a, b) / n_bits
 ================  ===============================
 
+A second, tighter bound works per 64-bit word: the pair shares at most
+``m = sum over words w of min(a_w, b_w)`` bits (``a_w``, ``b_w``: the bits set in word ``w``),
+so its score is at most the score with ``c = m``. Word popcounts are kept as one byte each (32
+bytes for 2048 bits, an eighth of the fingerprint), so checking it costs a fraction of scoring
+the pair; for drug-like Morgan fingerprints it rules out most pairs that the popcount bound
+lets through (at 0.6 it keeps under 1 % of them).
+
 The library is stored sorted by popcount (:mod:`.popcount_order`), so all rows with popcount
 ``b`` are one contiguous group. A query skips every group whose bound is below its gate: the
 threshold, or in top-k the k-th best score so far once its heap is full (the gate then rises as
@@ -40,6 +47,7 @@ from osler.kernels.molecules.primitives import (
     metric_code,
     packed,
     pair_score,
+    word_counts,
 )
 
 NO_ROW = -1
@@ -53,9 +61,20 @@ def bound(a, b, metric, n_bits):
 
 
 @njit(cache=True, inline="always")
-def _offer_group(Q, i, L, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own):
-    """Offer library indices ``j..j1`` (all with popcount ``p``) to query ``i``'s heap."""
-    while j + 4 <= j1:
+def _word_bound(Qw, i, Lw, j):
+    """Most bits query ``i`` and library row ``j`` can share: sum of per-word minima."""
+    m = 0
+    for w in range(Qw.shape[1]):
+        m += min(Qw[i, w], Lw[j, w])
+    return m
+
+
+@njit(cache=True, inline="always")
+def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own):
+    """Offer library indices ``j..j1`` (all with popcount ``p``) to query ``i``'s heap; return
+    (size, gate, scores computed)."""
+    done = 0
+    while j + 4 <= j1 and gate <= 0:  # nothing to rule out yet: four rows per pass
         c0, c1, c2, c3 = common_bits4(Q, i, L, j)
         s = pair_score(c0, a, p, metric, n_bits)
         size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
@@ -66,23 +85,27 @@ def _offer_group(Q, i, L, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate,
         s = pair_score(c3, a, p, metric, n_bits)
         size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 3], own)
         j += 4
+        done += 4
     while j < j1:
-        s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
-        size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
+        if pair_score(_word_bound(Qw, i, Lw, j), a, p, metric, n_bits) >= gate:
+            s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
+            size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
+            done += 1
         j += 1
-    return size, gate
+    return size, gate, done
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _pruned_top_k(Q, pq, L, pl, rows, starts, metric, n_bits, threshold, skip, chunks, chunk,
-                  out_s, out_r, computed):
+def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold, skip, chunks,
+                  chunk, out_s, out_r, computed):
     """Per query the best ``k`` rows of the popcount-sorted library ``L``.
 
-    ``rows[j]`` is the library row reported for ``L[j]`` (its row in file order; ties break by
-    it); ``starts[p]`` is the first index of ``L`` with popcount >= p; ``chunks`` lists chunk
-    numbers in visiting order; query ``i`` never hits row ``skip[i]``. ``computed[i]`` counts
-    the scores query ``i`` computed. Inside a chunk each query visits the popcount groups
-    nearest its own first (``a``, ``a + 1``, ``a - 1``, ...), so its gate rises early.
+    ``Qw``, ``Lw`` are the word popcounts; ``rows[j]`` is the library row reported for ``L[j]``
+    (its row in file order; ties break by it); ``starts[p]`` is the first index of ``L`` with
+    popcount >= p; ``chunks`` lists chunk numbers in visiting order; query ``i`` never hits row
+    ``skip[i]``. ``computed[i]`` counts the scores query ``i`` computed. Inside a chunk each
+    query visits the popcount groups nearest its own first (``a``, ``a + 1``, ``a - 1``, ...),
+    so its gate rises early.
     """
     n = Q.shape[0]
     m = L.shape[0]
@@ -113,18 +136,27 @@ def _pruned_top_k(Q, pq, L, pl, rows, starts, metric, n_bits, threshold, skip, c
                     j = max(starts[p], b0)
                     j1 = min(starts[p + 1], b1)
                     if j < j1:
-                        done += j1 - j
-                        size, gate = _offer_group(Q, i, L, rows, j, j1, a, p, metric, n_bits,
-                                                  hs, hr, size, gate, own)
+                        size, gate, did = _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p,
+                                                       metric, n_bits, hs, hr, size, gate, own)
+                        done += did
             sizes[i] = size
             computed[i] += done
     for i in prange(n):
         heap_sort(out_s[i], out_r[i], sizes[i])
 
 
+@njit(cache=True, inline="always")
+def _keep(hit_j, hit_s, i, cnt, j, s, gate):
+    if s >= gate:
+        hit_j[i, cnt] = j
+        hit_s[i, cnt] = s
+        cnt += 1
+    return cnt
+
+
 @njit(parallel=True, nogil=True, cache=True)
-def _threshold_chunk(Q, pq, L, pl, starts, metric, n_bits, gate, upper, diagonal, b0, b1, hit_j,
-                     hit_s, counts, computed):
+def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, diagonal, b0,
+                     b1, hit_j, hit_s, counts, computed):
     """Library indices ``j`` in ``b0:b1`` scoring >= gate with each query, into ``hit_*[i]``.
 
     With ``upper`` query ``i`` is library index ``diagonal + i`` and only ``j`` above it are
@@ -142,37 +174,23 @@ def _threshold_chunk(Q, pq, L, pl, starts, metric, n_bits, gate, upper, diagonal
                     continue
                 j = max(starts[p], lo)
                 j1 = min(starts[p + 1], b1)
-                if j < j1:
-                    done += j1 - j
-                while j + 4 <= j1:
+                while j + 4 <= j1 and gate <= 0:  # every pair is a hit: four rows per pass
                     c0, c1, c2, c3 = common_bits4(Q, i, L, j)
-                    s = pair_score(c0, a, p, metric, n_bits)
-                    if s >= gate:
-                        hit_j[i, cnt] = j
-                        hit_s[i, cnt] = s
-                        cnt += 1
-                    s = pair_score(c1, a, p, metric, n_bits)
-                    if s >= gate:
-                        hit_j[i, cnt] = j + 1
-                        hit_s[i, cnt] = s
-                        cnt += 1
-                    s = pair_score(c2, a, p, metric, n_bits)
-                    if s >= gate:
-                        hit_j[i, cnt] = j + 2
-                        hit_s[i, cnt] = s
-                        cnt += 1
-                    s = pair_score(c3, a, p, metric, n_bits)
-                    if s >= gate:
-                        hit_j[i, cnt] = j + 3
-                        hit_s[i, cnt] = s
-                        cnt += 1
+                    cnt = _keep(hit_j, hit_s, i, cnt, j, pair_score(c0, a, p, metric, n_bits),
+                                gate)
+                    cnt = _keep(hit_j, hit_s, i, cnt, j + 1,
+                                pair_score(c1, a, p, metric, n_bits), gate)
+                    cnt = _keep(hit_j, hit_s, i, cnt, j + 2,
+                                pair_score(c2, a, p, metric, n_bits), gate)
+                    cnt = _keep(hit_j, hit_s, i, cnt, j + 3,
+                                pair_score(c3, a, p, metric, n_bits), gate)
                     j += 4
+                    done += 4
                 while j < j1:
-                    s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
-                    if s >= gate:
-                        hit_j[i, cnt] = j
-                        hit_s[i, cnt] = s
-                        cnt += 1
+                    if pair_score(_word_bound(Qw, i, Lw, j), a, p, metric, n_bits) >= gate:
+                        s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
+                        cnt = _keep(hit_j, hit_s, i, cnt, j, s, gate)
+                        done += 1
                     j += 1
         counts[i] = cnt
         computed[i] += done
@@ -230,6 +248,8 @@ def pruned_top_k(
     n_bits: int | None = None,
     threshold: float | None = None,
     skip_rows: np.ndarray | None = None,
+    query_words: np.ndarray | None = None,
+    library_words: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The ``k`` best library rows for each query, skipping popcounts that cannot reach them.
 
@@ -253,6 +273,8 @@ def pruned_top_k(
     skip_rows : ndarray of int64, shape (n,), optional
         A reported row query ``i`` never hits (its own, in a library searched against itself);
         :data:`NO_ROW` for none.
+    query_words, library_words : ndarray of uint8, optional
+        Precomputed :func:`word_counts` (the cache keeps the library's).
 
     Returns
     -------
@@ -292,7 +314,9 @@ def pruned_top_k(
     starts = group_starts(pl)
     n_chunks = (m + chunk - 1) // chunk
     first = int(min(m - 1, starts[min(int(np.median(pq)), len(starts) - 1)])) // chunk
-    _pruned_top_k(queries, pq, library, pl, np.asarray(library_rows, np.int64), starts,
+    qw = word_counts(queries) if query_words is None else query_words
+    lw = word_counts(library) if library_words is None else library_words
+    _pruned_top_k(queries, qw, pq, library, lw, pl, np.asarray(library_rows, np.int64), starts,
                   metric_code(metric), bits, thr, skip, _visiting_order(n_chunks, first), chunk,
                   out_s, out_r, computed)
     return out_s, out_r, int(computed.sum())
@@ -313,6 +337,8 @@ def pruned_threshold(
     n_bits: int | None = None,
     upper_from: int | None = None,
     max_hits: int | None = None,
+    query_words: np.ndarray | None = None,
+    library_words: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Every (query, library) pair scoring >= ``threshold``, skipping popcounts that cannot.
 
@@ -327,6 +353,7 @@ def pruned_threshold(
         library against itself, each unordered pair once, no self pairs).
     max_hits : int, optional
         Raise :class:`TooManyHits` as soon as more pairs than this are found.
+    query_words, library_words : see :func:`pruned_top_k`
 
     Returns
     -------
@@ -352,13 +379,15 @@ def pruned_threshold(
     computed = np.zeros(n, np.int64)
     parts_q, parts_j, parts_s = [], [], []
     total = 0
+    qw = word_counts(queries) if query_words is None else query_words
+    lw = word_counts(library) if library_words is None else library_words
     upper = upper_from is not None
     diagonal = int(upper_from) if upper else 0
     first = max(0, diagonal + 1) if upper else 0
     for b0 in range(first - first % chunk, m, chunk):
         b1 = min(m, b0 + chunk)
-        _threshold_chunk(queries, pq, library, pl, starts, code, bits, gate, upper, diagonal,
-                         b0, b1, hit_j, hit_s, counts, computed)
+        _threshold_chunk(queries, qw, pq, library, lw, pl, starts, code, bits, gate, upper,
+                         diagonal, b0, b1, hit_j, hit_s, counts, computed)
         found = int(counts.sum())
         if found == 0:
             continue
@@ -392,10 +421,13 @@ def warm_up() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "fingerprints.npy", fps)
         order = popcount_order(Path(tmp) / "fingerprints.npy")
-        queries, q_counts, q_rows = order.block(0, 4)
-        library, l_counts, l_rows = order.block(0, 8)
+        queries, q_words, q_counts, q_rows = order.block(0, 4)
+        library, l_words, l_counts, l_rows = order.block(0, 8)
+        words = {"query_words": q_words, "library_words": l_words}
         for skip in (None, q_rows):
-            pruned_top_k(queries, q_counts, library, l_counts, l_rows, 2, skip_rows=skip)
+            pruned_top_k(queries, q_counts, library, l_counts, l_rows, 2, skip_rows=skip,
+                         **words)
         for upper_from in (None, 0):
-            pruned_threshold(queries, q_counts, library, l_counts, 0.5, upper_from=upper_from)
-        del queries, library, q_rows, l_rows  # memory maps of files about to be removed
+            pruned_threshold(queries, q_counts, library, l_counts, 0.5, upper_from=upper_from,
+                             **words)
+        del queries, library, q_rows, l_rows, q_words, l_words, words  # maps of files removed

@@ -106,11 +106,12 @@ def top_k_task(block: SimilarityBlock) -> BlockResult:
     The library slice stays a memory map: the pruned kernel reads only the rows it scores.
     """
     similarity.set_threads(block.n_threads)
-    queries, q_counts, q_rows, library, l_counts, l_rows = _sorted_rows(block)
+    queries, q_words, q_counts, q_rows, library, l_words, l_counts, l_rows = _sorted_rows(block)
     scores, rows, computed = pruned_top_k(
         queries, q_counts, library, l_counts, l_rows, block.k, metric=block.metric,
         n_bits=block.n_bits, threshold=block.threshold,
-        skip_rows=q_rows if block.self_search else None)
+        skip_rows=q_rows if block.self_search else None, query_words=q_words,
+        library_words=l_words)
     return BlockResult(block.q0, scores, rows, None, computed, query_rows=q_rows)
 
 
@@ -118,12 +119,12 @@ def threshold_task(block: SimilarityBlock) -> PairsResult:
     """Every pair of popcount-ordered queries ``q0:q1`` and library rows ``l0:l1`` scoring at
     least the threshold; a library against itself pairs each query only with rows after it."""
     similarity.set_threads(block.n_threads)
-    queries, q_counts, q_rows, library, l_counts, l_rows = _sorted_rows(block)
+    queries, q_words, q_counts, q_rows, library, l_words, l_counts, l_rows = _sorted_rows(block)
     try:
         qi, lj, scores, computed = pruned_threshold(
             queries, q_counts, library, l_counts, block.threshold, metric=block.metric,
             n_bits=block.n_bits, upper_from=block.q0 - block.l0 if block.self_search else None,
-            max_hits=block.max_hits)
+            max_hits=block.max_hits, query_words=q_words, library_words=l_words)
     except TooManyHits:
         empty = np.zeros(0, np.int64)
         return PairsResult(empty, empty, np.zeros(0, np.float32), 0, overflow=True)

@@ -174,7 +174,7 @@ def test_cache_entries_written_before_the_index_still_load(library, tmp_path):
     first = _run(library, tmp_path / "a", tmp_path, k=3)
     (entry,) = (tmp_path / "cache").iterdir()
     for name in ("molecules.index.npy", "molecules.numbers.npy", "by_popcount.npy",
-                 "by_popcount.counts.npy", "by_popcount.rows.npy"):
+                 "by_popcount.counts.npy", "by_popcount.words.npy", "by_popcount.rows.npy"):
         (entry / name).unlink()
     # When a job uses it again, Then the results are the same and the files are back
     again = _run(library, tmp_path / "b", tmp_path, k=3)

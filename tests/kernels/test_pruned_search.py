@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from osler.kernels.bits import pack_bits
+from osler.kernels.bits import pack_bits, unpack_bits
 from osler.kernels.molecules.popcount_order import popcount_order
+from osler.kernels.molecules.primitives import popcounts, word_counts
 from osler.kernels.molecules.pruned import pruned_threshold, pruned_top_k
-from osler.kernels.molecules.scores import popcounts
 from tests.kernels.molecule_data import brute_top_k, bulk, nci_lines, rdkit_fps
 
 THRESHOLDS = [0.0, 0.3, 0.7, 1.0]
@@ -46,14 +46,27 @@ def _by_popcount(packed):
     return packed[order], counts[order], order
 
 
-def _bound_passes(metric, a, b, n_bits, threshold):
-    """Pairs whose popcounts can reach the threshold, from the bound in float64 -> float32."""
-    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None, :]
-    c = np.minimum(a, b)
+def _score(metric, c, a, b, n_bits):
+    """The metrics' definitions in float64 (0 for a zero denominator), rounded to float32."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        bound = {"tanimoto": c / (a + b - c), "dice": 2 * c / (a + b),
+        value = {"tanimoto": c / (a + b - c), "dice": 2 * c / (a + b),
                  "cosine": c / np.sqrt(a * b), "dot": c / n_bits + 0 * a}[metric]
-    return np.nan_to_num(bound, nan=0.0).astype(np.float32) >= np.float32(threshold)
+    return np.nan_to_num(value, nan=0.0, posinf=0.0).astype(np.float32)
+
+
+def _bounds_pass(metric, queries, library, n_bits, threshold):
+    """Pairs that both bounds let through: popcounts (min(a, b) shared bits) and words (the sum
+    over 64-bit words of the smaller word popcount), from the unpacked bits."""
+    def words(fps):
+        bits = unpack_bits(fps, fps.shape[1] * 64).reshape(len(fps), fps.shape[1], 64)
+        return bits.sum(axis=2).astype(np.float64)
+
+    qw, lw = words(queries), words(library)
+    a, b = qw.sum(axis=1)[:, None], lw.sum(axis=1)[None, :]
+    shared_at_most = np.minimum(qw[:, None, :], lw[None, :, :]).sum(axis=2)
+    gate = np.float32(threshold)
+    return ((_score(metric, np.minimum(a, b), a, b, n_bits) >= gate)
+            & (_score(metric, shared_at_most, a, b, n_bits) >= gate))
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -88,11 +101,10 @@ def test_pruned_threshold_equals_brute_force_and_skips_what_the_bound_excludes(
     ii, jj = np.nonzero(ref_scores >= np.float32(threshold))
     assert got == sorted(zip(ii.tolist(), jj.tolist(), ref_scores[ii, jj].tolist(),
                              strict=True))
-    # Exactly the pairs whose popcounts pass the bound were scored, no more
-    passes = _bound_passes(metric, popcounts(packed[queries]), counts, n_bits, threshold)
-    assert computed == int(passes.sum())
-    if metric == "tanimoto" and threshold >= 0.7:
-        assert computed < 0.7 * len(queries) * len(fps)
+    # Exactly the pairs both bounds let through were scored, no more
+    assert computed == int(_bounds_pass(metric, packed[queries], lib, n_bits, threshold).sum())
+    if metric != "dot" and threshold >= 0.7 and n_bits == 2048:  # sparse Morgan bits
+        assert computed < 0.2 * len(queries) * len(fps)
 
 
 @pytest.mark.parametrize("metric", ["tanimoto", "cosine"])
@@ -145,7 +157,7 @@ def test_popcount_order_files_keep_the_permutation(molecules, tmp_path):
     _, packed, _ = molecules
     np.save(tmp_path / "fingerprints.npy", packed)
     order = popcount_order(tmp_path / "fingerprints.npy")
-    fps, counts, rows = order.load()
+    fps, _, counts, rows = order.load()
     assert sorted(rows.tolist()) == list(range(len(packed)))
     assert np.array_equal(np.asarray(fps), packed[rows])
     assert np.array_equal(counts, popcounts(packed)[rows]) and (np.diff(counts) >= 0).all()
@@ -153,5 +165,7 @@ def test_popcount_order_files_keep_the_permutation(molecules, tmp_path):
     same = counts[1:] == counts[:-1]
     assert (np.diff(rows)[same] > 0).all()
     assert popcount_order(tmp_path / "fingerprints.npy") == order
+    assert np.array_equal(order.load()[1], word_counts(packed[rows]))
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "by_popcount.counts.npy", "by_popcount.npy", "by_popcount.rows.npy", "fingerprints.npy"]
+        "by_popcount.counts.npy", "by_popcount.npy", "by_popcount.rows.npy",
+        "by_popcount.words.npy", "fingerprints.npy"]
