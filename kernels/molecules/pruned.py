@@ -53,11 +53,31 @@ from osler.kernels.molecules.primitives import (
 NO_ROW = -1
 """``skip_rows`` entry of a query that may hit every library row."""
 
+THRESHOLD_CHUNK_ROWS = 1024
+"""Most library rows per threshold chunk: bounds the candidate buffer at 12 bytes x queries x
+this, whatever the fingerprint width (narrow ones would otherwise get long cache chunks)."""
+
 
 @njit(cache=True, inline="always")
 def bound(a, b, metric, n_bits):
     """Highest score a pair with popcounts a and b can have (float32, rounded like scores)."""
     return pair_score(min(a, b), a, b, metric, n_bits)
+
+
+@njit(cache=True)
+def _min_shared(a, b, gate, metric, n_bits):
+    """Fewest shared bits with which a pair of popcounts a, b scores >= gate (float32, as the
+    scores): ``min(a, b) + 1`` when none does. Scores grow with the shared count, so a binary
+    search finds it, and the hot loops compare integers instead of dividing."""
+    lo = 0
+    hi = min(a, b) + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pair_score(mid, a, b, metric, n_bits) >= gate:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 @njit(cache=True, inline="always")
@@ -86,11 +106,15 @@ def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, siz
         size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 3], own)
         j += 4
         done += 4
+    need = _min_shared(a, p, gate, metric, n_bits)
     while j < j1:
-        if pair_score(_word_bound(Qw, i, Lw, j), a, p, metric, n_bits) >= gate:
+        if _word_bound(Qw, i, Lw, j) >= need:
             s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
+            before = gate
             size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
             done += 1
+            if gate != before:
+                need = _min_shared(a, p, gate, metric, n_bits)
         j += 1
     return size, gate, done
 
@@ -186,8 +210,9 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
                                 pair_score(c3, a, p, metric, n_bits), gate)
                     j += 4
                     done += 4
+                need = _min_shared(a, p, gate, metric, n_bits)
                 while j < j1:
-                    if pair_score(_word_bound(Qw, i, Lw, j), a, p, metric, n_bits) >= gate:
+                    if _word_bound(Qw, i, Lw, j) >= need:
                         s = pair_score(common_bits(Q, i, L, j), a, p, metric, n_bits)
                         cnt = _keep(hit_j, hit_s, i, cnt, j, s, gate)
                         done += 1
@@ -371,7 +396,7 @@ def pruned_threshold(
     pq = np.asarray(query_counts, np.int64)
     gate = np.float32(threshold)
     code = metric_code(metric)
-    chunk = chunk_rows(library)
+    chunk = min(chunk_rows(library), THRESHOLD_CHUNK_ROWS)
     starts = group_starts(pl) if m else np.zeros(1, np.int64)
     hit_j = np.empty((n, chunk), np.int64)
     hit_s = np.empty((n, chunk), np.float32)

@@ -57,7 +57,7 @@ QUERY_BLOCK_ROWS = 8192
 splits it, so its queries' gates rise over all of it)."""
 
 THRESHOLD_QUERY_ROWS = 1024
-"""Queries per threshold block (a block holds ``rows × 1024`` candidate hits per cache chunk)."""
+"""Queries per threshold block (its candidate buffer is ``rows × THRESHOLD_CHUNK_ROWS``)."""
 
 MIN_QUERY_ROWS = 16
 """Fewest queries per block when few queries are split over several workers."""
