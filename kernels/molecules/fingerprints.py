@@ -3,9 +3,13 @@
 A cache entry is a folder ``<cache_dir>/<sha256>-<params hash>/`` holding
 
 - ``fingerprints.npy`` — packed fingerprints of the valid molecules, in file order;
-- ``molecules.csv`` — ``number,id,smiles`` of each row of ``fingerprints.npy``;
+- ``molecules.csv`` — ``number,id,smiles`` of each row of ``fingerprints.npy``, with
+  ``molecules.index.npy`` (the byte offset of each row) and ``molecules.numbers.npy``, so a job
+  reads only the rows it reports (a memory map, never the whole table);
 - ``invalid.csv`` — ``number,id,reason`` of the records that gave no molecule;
 - ``meta.json`` — the parameters, counts and ``n_bits``.
+
+Searches also use the rows sorted by popcount (:mod:`.popcount_order`), added on first use.
 
 The folder is built under a temporary name and renamed into place, so a reader never sees half an
 entry and two workers computing the same entry at once both end with a complete one.
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import mmap
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -96,6 +102,59 @@ class FingerprintSpec:
         return out
 
 
+class MoleculeTable:
+    """The rows of an entry's ``molecules.csv``, each read on demand through a memory map.
+
+    ``molecules.index.npy`` holds the byte offset of every row (and the end of the file), so
+    looking up the few rows a search reports costs microseconds whatever the library's size.
+    """
+
+    def __init__(self, csv_path: Path, index_path: Path) -> None:
+        self._csv_path = csv_path
+        self._offsets = np.load(index_path, mmap_mode="r")
+        self._map: mmap.mmap | None = None
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def row(self, i: int) -> tuple[str, str]:
+        """(id, smiles) of row ``i``."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"row {i} out of range for {len(self)} molecules")
+        i = i % len(self)
+        if self._map is None:
+            with open(self._csv_path, "rb") as fh:
+                self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        raw = self._map[int(self._offsets[i]):int(self._offsets[i + 1])].decode("utf-8")
+        fields = next(csv.reader(io.StringIO(raw, newline="")))
+        return fields[1], fields[2]
+
+    def __getstate__(self) -> dict:  # a memory map is not picklable: reopen after
+        return {**self.__dict__, "_map": None}
+
+
+class MoleculeColumn(Sequence):
+    """One column (ids or SMILES) of a :class:`MoleculeTable`, as a read-only sequence."""
+
+    def __init__(self, table: MoleculeTable, field: int) -> None:
+        self._table = table
+        self._field = field
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self._table.row(int(i))[self._field]
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[j] for j in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
 @dataclass
 class FingerprintSet:
     """Packed fingerprints of the valid molecules of one file, plus where each came from.
@@ -105,10 +164,11 @@ class FingerprintSet:
     fps_path : Path
         ``.npy`` of uint64, shape (n, words); open it with ``np.load(mmap_mode="r")``.
     n_bits : int
-    ids, smiles : list of str
-        Per row of the array (``smiles`` empty strings for precomputed fingerprints).
+    ids, smiles : sequence of str
+        Per row of the array, read on demand (``smiles`` empty strings for precomputed
+        fingerprints).
     numbers : ndarray of int64
-        1-based line or record number of each row in the source file.
+        1-based line or record number of each row in the source file (a memory map).
     unit : str
         ``"line"`` or ``"record"``.
     invalid : list of InvalidRecord
@@ -120,8 +180,8 @@ class FingerprintSet:
 
     fps_path: Path
     n_bits: int
-    ids: list[str]
-    smiles: list[str]
+    ids: Sequence[str]
+    smiles: Sequence[str]
     numbers: np.ndarray
     unit: str
     invalid: list[InvalidRecord]
@@ -129,7 +189,7 @@ class FingerprintSet:
     params: dict | None = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.numbers)
 
     def load(self, mmap: bool = True) -> np.ndarray:
         """The packed fingerprints (memory-mapped by default)."""
@@ -405,10 +465,7 @@ def _fingerprint_records(texts: list[str], spec: FingerprintSpec, molblock: bool
 
 
 def _write_entry(folder: Path, ids, smiles, numbers, invalid, meta: dict) -> None:
-    with open(folder / "molecules.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["number", "id", "smiles"])
-        w.writerows(zip(numbers.tolist(), ids, smiles, strict=True))
+    _write_molecules(folder, numbers, ids, smiles)
     with open(folder / "invalid.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["number", "id", "reason"])
@@ -416,18 +473,50 @@ def _write_entry(folder: Path, ids, smiles, numbers, invalid, meta: dict) -> Non
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
-def _load_entry(entry: Path, from_cache: bool = True) -> FingerprintSet:
-    meta = json.loads((entry / "meta.json").read_text())
+def _write_molecules(folder: Path, numbers: np.ndarray, ids, smiles, suffix: str = "") -> None:
+    """``molecules.csv`` with its row index and numbers (``suffix`` names temporary files)."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["number", "id", "smiles"])
+    offsets = np.empty(len(numbers) + 1, np.int64)
+    with open(folder / f"molecules.csv{suffix}", "wb") as fh:
+        pos = fh.write(buf.getvalue().encode("utf-8"))
+        for i, row in enumerate(zip(numbers.tolist(), ids, smiles, strict=True)):
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(row)
+            offsets[i] = pos
+            pos += fh.write(buf.getvalue().encode("utf-8"))
+        offsets[-1] = pos
+    np.save(folder / f"molecules.numbers{suffix}.npy", np.asarray(numbers, np.int64))
+    np.save(folder / f"molecules.index{suffix}.npy", offsets)
+
+
+def _index_molecules(entry: Path) -> None:
+    """Add the row index to an entry written before it existed (rewriting its table once)."""
     with open(entry / "molecules.csv", newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         next(reader)
         rows = list(reader)
+    numbers = np.fromiter((int(r[0]) for r in rows), np.int64, count=len(rows))
+    tag = f".tmp-{uuid.uuid4().hex[:8]}"
+    _write_molecules(entry, numbers, [r[1] for r in rows], [r[2] for r in rows], suffix=tag)
+    os.replace(entry / f"molecules.csv{tag}", entry / "molecules.csv")
+    os.replace(entry / f"molecules.numbers{tag}.npy", entry / "molecules.numbers.npy")
+    os.replace(entry / f"molecules.index{tag}.npy", entry / "molecules.index.npy")
+
+
+def _load_entry(entry: Path, from_cache: bool = True) -> FingerprintSet:
+    meta = json.loads((entry / "meta.json").read_text())
+    if not (entry / "molecules.index.npy").exists():
+        _index_molecules(entry)
     with open(entry / "invalid.csv", newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         next(reader)
         invalid = [InvalidRecord(int(n), i, why) for n, i, why in reader]
-    numbers = np.fromiter((int(r[0]) for r in rows), np.int64, count=len(rows))
+    table = MoleculeTable(entry / "molecules.csv", entry / "molecules.index.npy")
     return FingerprintSet(
         fps_path=entry / "fingerprints.npy", n_bits=int(meta["n_bits"]),
-        ids=[r[1] for r in rows], smiles=[r[2] for r in rows], numbers=numbers,
+        ids=MoleculeColumn(table, 0), smiles=MoleculeColumn(table, 1),
+        numbers=np.load(entry / "molecules.numbers.npy", mmap_mode="r"),
         unit=meta["unit"], invalid=invalid, from_cache=from_cache, params=meta["params"])

@@ -10,6 +10,16 @@ RDKit path fingerprints."""
 METRICS: tuple[str, ...] = ("tanimoto", "dice", "cosine", "dot")
 """Similarity of two bit vectors; ``dot`` is the shared-bit count over the vector length."""
 
+MODES: tuple[str, ...] = ("top-k", "threshold", "all-pairs")
+"""``top-k``: the k best library molecules per query; ``threshold``: every pair scoring at least
+the threshold (a sparse matrix); ``all-pairs``: the full score matrix."""
+
+DEFAULT_MAX_HITS = 1_000_000
+"""Most pairs a threshold job returns unless told otherwise (it fails past them)."""
+
+MAX_HITS = 50_000_000
+"""Largest ``max_hits`` accepted (a threshold job holds its hits in memory, 20 bytes each)."""
+
 MAX_K = 10_000
 """Largest ``k`` accepted."""
 

@@ -21,83 +21,31 @@ Top-k order: higher score first, ties broken by the lower library row.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 from numba import njit, prange
 
-from osler.kernels.bits import popcount64
 from osler.kernels.blocked import mirror_upper
+from osler.kernels.molecules import pruned
 from osler.kernels.molecules.options import METRICS
+from osler.kernels.molecules.primitives import (
+    EMPTY_ROW,
+    check_widths,
+    chunk_rows,
+    common_bits,
+    common_bits4,
+    heap_offer,
+    heap_sort,
+    metric_code,
+    packed,
+    pair_score,
+    popcounts,
+)
 
-# The index of a metric in METRICS is the code the compiled kernels use.
+__all__ = ["EMPTY_ROW", "METRICS", "metric_code", "popcounts"]
 
 HISTOGRAM_BINS = 100
 """Number of equal-width bins over [0, 1] in similarity histograms."""
-
-EMPTY_ROW = -1
-"""Library row stored in top-k slots that hold no hit (fewer than k above the threshold)."""
-
-CACHE_CHUNK_BYTES = 256 * 1024
-"""Library bytes scored against all queries before moving on (stays in a 1-2 MiB L2 cache)."""
-
-
-def metric_code(metric: str) -> int:
-    """Return the compiled kernels' code for ``metric``; ValueError for an unknown name."""
-    try:
-        return METRICS.index(metric)
-    except ValueError:
-        expected = ", ".join(METRICS)
-        raise ValueError(f"unknown metric {metric!r}; expected one of {expected}") from None
-
-
-@njit(cache=True, inline="always")
-def _score(c, a, b, metric, n_bits):
-    if metric == 0:
-        d = a + b - c
-        return np.float32(c / d) if d > 0 else np.float32(0.0)
-    if metric == 1:
-        d = a + b
-        return np.float32(2.0 * c / d) if d > 0 else np.float32(0.0)
-    if metric == 2:
-        d = a * b
-        return np.float32(c / math.sqrt(d)) if d > 0 else np.float32(0.0)
-    return np.float32(c / n_bits)
-
-
-@njit(cache=True, inline="always")
-def _common_bits4(A, i, B, j):
-    """Bits row i of A shares with each of rows j..j+3 of B: one pass over A's row for four."""
-    c0 = 0
-    c1 = 0
-    c2 = 0
-    c3 = 0
-    for k in range(A.shape[1]):
-        x = A[i, k]
-        c0 += popcount64(x & B[j, k])
-        c1 += popcount64(x & B[j + 1, k])
-        c2 += popcount64(x & B[j + 2, k])
-        c3 += popcount64(x & B[j + 3, k])
-    return c0, c1, c2, c3
-
-
-@njit(cache=True, inline="always")
-def _common_bits(A, i, B, j):
-    """Bits row i of A shares with row j of B."""
-    c = 0
-    for k in range(A.shape[1]):
-        c += popcount64(A[i, k] & B[j, k])
-    return c
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def _popcounts(fps, out):
-    for i in prange(fps.shape[0]):
-        s = 0
-        for k in range(fps.shape[1]):
-            s += popcount64(fps[i, k])
-        out[i] = s
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -114,14 +62,14 @@ def _tile(A, B, pa, pb, metric, n_bits, upper, chunk, out):
         for i in prange(n):
             j = max(np.int64(i), np.int64(b0)) if upper else np.int64(b0)
             while j + 4 <= b1:
-                c0, c1, c2, c3 = _common_bits4(A, i, B, j)
-                out[i, j] = _score(c0, pa[i], pb[j], metric, n_bits)
-                out[i, j + 1] = _score(c1, pa[i], pb[j + 1], metric, n_bits)
-                out[i, j + 2] = _score(c2, pa[i], pb[j + 2], metric, n_bits)
-                out[i, j + 3] = _score(c3, pa[i], pb[j + 3], metric, n_bits)
+                c0, c1, c2, c3 = common_bits4(A, i, B, j)
+                out[i, j] = pair_score(c0, pa[i], pb[j], metric, n_bits)
+                out[i, j + 1] = pair_score(c1, pa[i], pb[j + 1], metric, n_bits)
+                out[i, j + 2] = pair_score(c2, pa[i], pb[j + 2], metric, n_bits)
+                out[i, j + 3] = pair_score(c3, pa[i], pb[j + 3], metric, n_bits)
                 j += 4
             while j < b1:
-                out[i, j] = _score(_common_bits(A, i, B, j), pa[i], pb[j], metric, n_bits)
+                out[i, j] = pair_score(common_bits(A, i, B, j), pa[i], pb[j], metric, n_bits)
                 j += 1
 
 
@@ -143,138 +91,10 @@ def _transpose(a, out):
 
 
 @njit(cache=True, inline="always")
-def _worse(s1, r1, s2, r2):
-    """True when hit (s1, r1) ranks below hit (s2, r2)."""
-    return s1 < s2 or (s1 == s2 and r1 > r2)
-
-
-@njit(cache=True)
-def _heap_push(hs, hr, size, s, r):
-    """Insert into a heap whose root (index 0) is the worst hit; return the new size."""
-    k = hs.shape[0]
-    if size < k:
-        pos = size
-        size += 1
-        while pos > 0:  # sift up
-            parent = (pos - 1) // 2
-            if _worse(s, r, hs[parent], hr[parent]):
-                hs[pos] = hs[parent]
-                hr[pos] = hr[parent]
-                pos = parent
-            else:
-                break
-        hs[pos] = s
-        hr[pos] = r
-        return size
-    if not _worse(hs[0], hr[0], s, r):
-        return size
-    pos = 0
-    while True:  # sift down from the root
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _worse(hs[child + 1], hr[child + 1], hs[child], hr[child]):
-            child += 1
-        if _worse(hs[child], hr[child], s, r):
-            hs[pos] = hs[child]
-            hr[pos] = hr[child]
-            pos = child
-        else:
-            break
-    hs[pos] = s
-    hr[pos] = r
-    return size
-
-
-@njit(cache=True)
-def _heap_sort(hs, hr, size):
-    """Sort a heap best first; slots past ``size`` become empty (-inf, EMPTY_ROW)."""
-    for end in range(size - 1, 0, -1):
-        s, r = hs[0], hr[0]  # the worst goes to the back
-        hs[0], hr[0] = hs[end], hr[end]
-        hs[end], hr[end] = s, r
-        pos = 0
-        while True:
-            child = 2 * pos + 1
-            if child >= end:
-                break
-            if child + 1 < end and _worse(hs[child + 1], hr[child + 1], hs[child], hr[child]):
-                child += 1
-            if _worse(hs[child], hr[child], hs[pos], hr[pos]):
-                hs[pos], hs[child] = hs[child], hs[pos]
-                hr[pos], hr[child] = hr[child], hr[pos]
-                pos = child
-            else:
-                break
-    for t in range(size, hs.shape[0]):
-        hs[t] = -np.inf
-        hr[t] = -1
-
-
-@njit(cache=True, inline="always")
-def _consider(hs, hr, size, gate, s, r, own):
-    """Offer hit (s, r) to a heap; ``gate`` is the lowest score that can still enter it."""
-    if s >= gate and r != own:
-        size = _heap_push(hs, hr, size, s, r)
-        if size == hs.shape[0]:
-            gate = hs[0]
-    return size, gate
-
-
-@njit(cache=True, inline="always")
 def _count(hist, i, s, r, own):
     if hist is not None and r != own:
         nb = hist.shape[1]
         hist[i, min(max(int(s * nb), 0), nb - 1)] += 1
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def _top_k(Q, L, pq, pl, metric, n_bits, threshold, row0, skip_from, chunk, out_s, out_r, hist):
-    """Per query row the best ``k`` library rows; ``row0`` is the block's first library row.
-
-    Query ``i`` skips library row ``skip_from + i`` (its own row when a library is searched
-    against itself; pass a huge ``skip_from`` to skip nothing). ``hist`` (or None) counts every
-    score computed. The library is walked in cache-sized chunks (see ``_tile``); each query's
-    heap lives in its output row between chunks.
-    """
-    n = Q.shape[0]
-    m = L.shape[0]
-    k = out_s.shape[1]
-    sizes = np.zeros(n, np.int64)
-    for b0 in range(0, m, chunk):
-        b1 = min(m, b0 + chunk)
-        for i in prange(n):
-            hs = out_s[i]
-            hr = out_r[i]
-            size = sizes[i]
-            gate = np.float32(threshold) if size < k else hs[0]
-            own = skip_from + np.int64(i)
-            a = pq[i]
-            j = np.int64(b0)
-            while j + 4 <= b1:
-                c0, c1, c2, c3 = _common_bits4(Q, i, L, j)
-                r = row0 + j
-                s0 = _score(c0, a, pl[j], metric, n_bits)
-                s1 = _score(c1, a, pl[j + 1], metric, n_bits)
-                s2 = _score(c2, a, pl[j + 2], metric, n_bits)
-                s3 = _score(c3, a, pl[j + 3], metric, n_bits)
-                _count(hist, i, s0, r, own)
-                _count(hist, i, s1, r + 1, own)
-                _count(hist, i, s2, r + 2, own)
-                _count(hist, i, s3, r + 3, own)
-                size, gate = _consider(hs, hr, size, gate, s0, r, own)
-                size, gate = _consider(hs, hr, size, gate, s1, r + 1, own)
-                size, gate = _consider(hs, hr, size, gate, s2, r + 2, own)
-                size, gate = _consider(hs, hr, size, gate, s3, r + 3, own)
-                j += 4
-            while j < b1:
-                s = _score(_common_bits(Q, i, L, j), a, pl[j], metric, n_bits)
-                _count(hist, i, s, row0 + j, own)
-                size, gate = _consider(hs, hr, size, gate, s, row0 + j, own)
-                j += 1
-            sizes[i] = size
-    for i in prange(n):
-        _heap_sort(out_s[i], out_r[i], sizes[i])
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -289,30 +109,8 @@ def _tile_top_k(S, col0, threshold, skip_from, out_s, out_r, hist):
         own = skip_from + np.int64(i)
         for j in range(m):
             _count(hist, i, S[i, j], col0 + j, own)
-            size, gate = _consider(hs, hr, size, gate, S[i, j], col0 + j, own)
-        _heap_sort(hs, hr, size)
-
-
-def popcounts(fps: np.ndarray) -> np.ndarray:
-    """Bits set in each packed fingerprint row.
-
-    Parameters
-    ----------
-    fps : ndarray of uint64, shape (n, words)
-
-    Returns
-    -------
-    ndarray of int64, shape (n,)
-    """
-    out = np.empty(fps.shape[0], np.int64)
-    _popcounts(_packed(fps), out)
-    return out
-
-
-def _packed(fps: np.ndarray) -> np.ndarray:
-    if fps.ndim != 2 or fps.dtype != np.uint64:
-        raise ValueError(f"fingerprints must be a 2-D uint64 array, got {fps.dtype} {fps.shape}")
-    return np.ascontiguousarray(fps)
+            size, gate = heap_offer(hs, hr, size, gate, S[i, j], col0 + j, own)
+        heap_sort(hs, hr, size)
 
 
 def similarity_tile(
@@ -348,14 +146,14 @@ def similarity_tile(
     >>> similarity_tile(fps, fps).tolist()
     [[1.0, 0.6666666865348816], [0.6666666865348816, 1.0]]
     """
-    queries, library = _packed(queries), _packed(library)
-    _check_widths(queries, library)
+    queries, library = packed(queries), packed(library)
+    check_widths(queries, library)
     pa = popcounts(queries) if query_counts is None else query_counts
     pb = popcounts(library) if library_counts is None else library_counts
     if out is None:
         out = np.empty((queries.shape[0], library.shape[0]), np.float32)
     bits = queries.shape[1] * 64 if n_bits is None else n_bits
-    _tile(queries, library, pa, pb, metric_code(metric), bits, False, _chunk(library), out)
+    _tile(queries, library, pa, pb, metric_code(metric), bits, False, chunk_rows(library), out)
     return out
 
 
@@ -365,11 +163,11 @@ def self_similarity_tile(fps: np.ndarray, *, metric: str = "tanimoto", n_bits: i
 
     Equals ``similarity_tile(fps, fps)`` at about half the kernel work.
     """
-    fps = _packed(fps)
+    fps = packed(fps)
     pa = popcounts(fps) if counts is None else counts
     out = np.empty((fps.shape[0], fps.shape[0]), np.float32)
     bits = fps.shape[1] * 64 if n_bits is None else n_bits
-    _tile(fps, fps, pa, pa, metric_code(metric), bits, True, _chunk(fps), out)
+    _tile(fps, fps, pa, pa, metric_code(metric), bits, True, chunk_rows(fps), out)
     mirror_upper(out)
     return out
 
@@ -379,61 +177,6 @@ def transpose_tile(tile: np.ndarray) -> np.ndarray:
     out = np.empty((tile.shape[1], tile.shape[0]), np.float32)
     _transpose(np.ascontiguousarray(tile, dtype=np.float32), out)
     return out
-
-
-def top_k_block(
-    queries: np.ndarray,
-    library: np.ndarray,
-    k: int,
-    *,
-    metric: str = "tanimoto",
-    n_bits: int | None = None,
-    threshold: float | None = None,
-    row_offset: int = 0,
-    skip_self_offset: int | None = None,
-    query_counts: np.ndarray | None = None,
-    library_counts: np.ndarray | None = None,
-    histogram: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best library rows of a block for each query, without a score matrix.
-
-    Parameters
-    ----------
-    queries, library : ndarray of uint64
-        Packed fingerprints; ``library`` is the block of global rows
-        ``row_offset .. row_offset + len(library)``.
-    k : int
-        Hits kept per query.
-    metric, n_bits : see :func:`similarity_tile`
-    threshold : float, optional
-        Keep only scores >= threshold.
-    skip_self_offset : int, optional
-        Query ``i`` is library row ``skip_self_offset + i`` and never its own hit (a library
-        searched against itself).
-    histogram : ndarray of int64, shape (n_queries, bins), optional
-        Incremented with every score computed (before the threshold).
-
-    Returns
-    -------
-    scores : ndarray of float32, shape (n_queries, k)
-        Best first; empty slots are ``-inf``.
-    rows : ndarray of int64, shape (n_queries, k)
-        Global library rows; ties in score are broken by the lower row; empty slots ``-1``.
-    """
-    queries, library = _packed(queries), _packed(library)
-    _check_widths(queries, library)
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    pq = popcounts(queries) if query_counts is None else query_counts
-    pl = popcounts(library) if library_counts is None else library_counts
-    out_s = np.empty((queries.shape[0], k), np.float32)
-    out_r = np.empty((queries.shape[0], k), np.int64)
-    skip = np.iinfo(np.int64).max // 2 if skip_self_offset is None else skip_self_offset
-    bits = queries.shape[1] * 64 if n_bits is None else n_bits
-    thr = -1.0 if threshold is None else float(threshold)
-    _top_k(queries, library, pq, pl, metric_code(metric), bits, thr, row_offset, skip,
-           _chunk(library), out_s, out_r, histogram)
-    return out_s, out_r
 
 
 def top_k_of_tile(
@@ -483,21 +226,24 @@ def set_threads(n: int | None) -> None:
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel signature the job uses.
+    """Compile (or load from numba's cache) every kernel signature the drug-similarity job uses.
 
     The first call in a process otherwise pays this inside the first job: seconds with a warm
-    on-disk cache, about half a minute without one.
+    on-disk cache, about half a minute without one. A Dask worker preload calls it when the
+    worker starts.
     """
     fps = np.zeros((8, 2), np.uint64)
     fps[:, 0] = np.arange(8, dtype=np.uint64)
-    tile = similarity_tile(fps, fps)
-    self_similarity_tile(fps)
+    readonly = fps.copy()
+    readonly.setflags(write=False)  # what tasks pass: rows of a read-only memory map
+    for rows in (fps, readonly):
+        tile = similarity_tile(rows, rows)
+        self_similarity_tile(rows)
     transpose_tile(tile)
     hist = np.zeros((8, HISTOGRAM_BINS), np.int64)
-    top_k_block(fps, fps, 2)
-    top_k_block(fps, fps, 2, histogram=hist)
     top_k_of_tile(tile, 2)
     top_k_of_tile(tile, 2, histogram=hist)
+    pruned.warm_up()
 
 
 def max_threads() -> int:
@@ -505,11 +251,3 @@ def max_threads() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
-def _chunk(library: np.ndarray) -> int:
-    """Library rows per cache chunk: about 256 KiB, a multiple of 4 rows."""
-    return max(4, (CACHE_CHUNK_BYTES // (8 * max(library.shape[1], 1))) // 4 * 4)
-
-
-def _check_widths(a: np.ndarray, b: np.ndarray) -> None:
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"fingerprint widths differ: {a.shape[1]} and {b.shape[1]} words")

@@ -1,14 +1,22 @@
-"""The drug-similarity job: fingerprints of a library (and queries), then all-pairs or top-k.
+"""The drug-similarity job: fingerprints of a library (and queries), then top-k, every pair above
+a threshold, or all pairs.
 
 Artifacts written into ``out_dir``:
 
 - ``hits.csv`` — ``query_id, query_smiles, hit_id, hit_smiles, similarity, rank`` (best first,
   ties by the lower library row; a library searched against itself never lists a molecule as its
-  own hit);
+  own hit): the k best per query, or in ``threshold`` mode every hit >= the threshold;
 - ``matrix.npy`` — float32 scores, queries × library (``all-pairs`` only), filled tile by tile
   through a memory map;
+- ``matrix.npz`` — ``threshold`` mode: the hits as a SciPy CSR matrix (float32, queries ×
+  library, sorted indices; ``scipy.sparse.load_npz``), no self pairs;
 - ``invalid.csv`` — ``input, unit, number, id, reason`` for records that gave no molecule;
-- ``hits.png`` — the first 12 queries with their best hits; ``similarity_histogram.png``.
+- ``hits.png`` — the first 12 queries with their best hits; ``similarity_histogram.png`` (every
+  score in ``all-pairs``; the reported hits' scores in the pruned modes, which never compute the
+  scores they skip).
+
+``top-k`` and ``threshold`` search the library in popcount order (:mod:`.popcount_order`) and
+skip the rows the bounds of :mod:`.pruned` exclude; their results equal brute force.
 """
 
 from __future__ import annotations
@@ -28,22 +36,31 @@ from osler.kernels.molecules.fingerprints import (
     FingerprintSpec,
     dataset_fingerprints,
 )
-from osler.kernels.molecules.options import MAX_K
-from osler.kernels.molecules.tiles import SimilarityBlock, run_blocks, tile_task, top_k_task
+from osler.kernels.molecules.options import DEFAULT_MAX_HITS, MAX_K, MODES
+from osler.kernels.molecules.popcount_order import popcount_order
+from osler.kernels.molecules.tiles import (
+    INFLIGHT_PER_THREAD,
+    SimilarityBlock,
+    parallel_slots,
+    run_blocks,
+    threshold_task,
+    tile_task,
+    top_k_task,
+)
 from osler.kernels.progress import ProgressCallback, report
-
-MODES: tuple[str, ...] = ("top-k", "all-pairs")
-"""``top-k``: the k best library molecules per query; ``all-pairs``: the full score matrix."""
 
 TILE_ROWS = 4096
 """Default all-pairs tile edge: a 64 MiB float32 tile, about 0.2 s of kernel work."""
 
 QUERY_BLOCK_ROWS = 8192
-"""Queries per top-k block."""
+"""Most queries per top-k block (each block searches the whole library unless ``block_size``
+splits it, so its queries' gates rise over all of it)."""
 
-PAIRS_PER_BLOCK = 2**27
-"""Target scores per top-k block (about a second of one thread), which sets library rows."""
+THRESHOLD_QUERY_ROWS = 1024
+"""Queries per threshold block (its candidate buffer is ``rows × THRESHOLD_CHUNK_ROWS``)."""
 
+MIN_QUERY_ROWS = 16
+"""Fewest queries per block when few queries are split over several workers."""
 
 
 def run_drug_similarity(
@@ -58,6 +75,7 @@ def run_drug_similarity(
     metric: str = "tanimoto",
     k: int = 10,
     threshold: float | None = None,
+    max_hits: int | None = DEFAULT_MAX_HITS,
     fingerprint: str = "morgan",
     radius: int = 2,
     fp_size: int = 2048,
@@ -83,19 +101,24 @@ def run_drug_similarity(
         when omitted).
     cache_dir : Path
         Where fingerprint cache entries live (Dask workers must see it).
-    mode : {"top-k", "all-pairs"}
+    mode : {"top-k", "threshold", "all-pairs"}
     metric : {"tanimoto", "dice", "cosine", "dot"}
         ``dot`` is ``A·Aᵀ / n_bits`` on 0/1 fingerprints.
     k : int
-        Hits per query in ``hits.csv`` (both modes).
+        Hits per query in ``hits.csv`` (``top-k`` and ``all-pairs``).
     threshold : float, optional
-        Keep hits scoring at least this (compared in float32); the matrix is never thresholded.
+        Keep hits scoring at least this (compared in float32); required in ``threshold`` mode;
+        the all-pairs matrix is never thresholded.
+    max_hits : int or None
+        ``threshold`` mode: fail (InputError) rather than return more pairs than this (None:
+        no limit).
     fingerprint, radius, fp_size
         See :class:`.fingerprints.FingerprintSpec`; ignored for ``.npy`` input.
     smiles_column, id_column : str
         CSV/TSV columns.
     block_size : int, optional
-        Library rows per block (all-pairs: the tile edge). Results do not depend on it.
+        Library rows per block (all-pairs: the tile edge; by default top-k and threshold blocks
+        search the whole library). Results do not depend on it.
     plots : bool
         Write ``hits.png`` and ``similarity_histogram.png``.
     client : distributed.Client, optional
@@ -119,7 +142,7 @@ def run_drug_similarity(
         Bad parameters, unreadable files, a missing column, a file without any valid molecule,
         or queries and library with different fingerprint widths.
     """
-    _check_params(mode, metric, k, threshold, block_size)
+    _check_params(mode, metric, k, threshold, block_size, max_hits)
     spec = FingerprintSpec(fingerprint, radius, fp_size)
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
@@ -143,31 +166,31 @@ def run_drug_similarity(
     seconds["fingerprints"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    compute = _all_pairs if mode == "all-pairs" else _top_k
-    scores, rows, hist, pairs = compute(queries, library, out_dir, metric=metric, k=k,
-                                        threshold=threshold, self_search=self_search,
-                                        block_size=block_size, client=client,
-                                        progress=_scaled(progress, 0.2, 0.92, ""))
+    compute = {"all-pairs": _all_pairs, "top-k": _top_k, "threshold": _threshold}[mode]
+    hits, hist, pairs = compute(queries, library, out_dir, metric=metric, k=k,
+                                threshold=threshold, self_search=self_search,
+                                block_size=block_size, max_hits=max_hits, client=client,
+                                progress=_scaled(progress, 0.2, 0.92, ""))
     seconds["similarity"] = time.perf_counter() - start
 
     start = time.perf_counter()
     report(progress, 0.93, "writing hits")
-    n_hits = _write_hits(out_dir / "hits.csv", queries, library, scores, rows)
+    _write_hits(out_dir / "hits.csv", queries, library, hits)
     _write_invalid(out_dir / "invalid.csv", library, None if self_search else queries)
     if plots:
         report(progress, 0.96, "drawing")
-        _plots(out_dir, queries, library, scores, rows, hist, metric)
+        _plots(out_dir, queries, library, hits, hist, metric)
     seconds["outputs"] = time.perf_counter() - start
     report(progress, 1.0, "done")
 
-    best = scores[:, 0][rows[:, 0] >= 0]
+    best = hits.best()
     comparisons = len(queries) * len(library)
     return {
         "mode": mode,
         "metric": metric,
         "fingerprint": library.params or {"fingerprint": "precomputed"},
         "n_bits": library.n_bits,
-        "k": k,
+        "k": None if mode == "threshold" else k,
         "threshold": threshold,
         "n_queries": len(queries),
         "n_library": len(library),
@@ -175,7 +198,7 @@ def run_drug_similarity(
         "n_invalid_library": len(library.invalid),
         "comparisons": comparisons,
         "pairs_computed": pairs,
-        "n_hits": n_hits,
+        "n_hits": len(hits.rows),
         "mean_best_similarity": round(float(best.mean()), 6) if best.size else None,
         "library_cached": library.from_cache,
         "seconds": {key: round(v, 3) for key, v in seconds.items()},
@@ -184,8 +207,40 @@ def run_drug_similarity(
     }
 
 
+class Hits:
+    """Every query's hits, best first (ties by the lower library row): query ``i``'s are
+    ``rows[indptr[i]:indptr[i+1]]`` with ``scores`` alike."""
+
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
+        self.indptr, self.rows, self.scores = indptr, rows, scores
+
+    @classmethod
+    def from_top_k(cls, scores: np.ndarray, rows: np.ndarray) -> Hits:
+        found = rows >= 0
+        indptr = np.concatenate([[0], np.cumsum(found.sum(axis=1))]).astype(np.int64)
+        return cls(indptr, rows[found], scores[found])
+
+    @classmethod
+    def from_pairs(cls, n_queries: int, queries: np.ndarray, rows: np.ndarray,
+                   scores: np.ndarray) -> Hits:
+        order = np.lexsort((rows, -scores, queries))
+        counts = np.bincount(queries, minlength=n_queries)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(indptr, rows[order], scores[order])
+
+    def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of query ``i``."""
+        lo, hi = self.indptr[i], self.indptr[i + 1]
+        return self.rows[lo:hi], self.scores[lo:hi]
+
+    def best(self) -> np.ndarray:
+        """The best score of every query that has a hit."""
+        has = np.diff(self.indptr) > 0
+        return self.scores[self.indptr[:-1][has]]
+
+
 def _check_params(mode: str, metric: str, k: int, threshold: float | None,
-                  block_size: int | None) -> None:
+                  block_size: int | None, max_hits: int | None) -> None:
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if metric not in similarity.METRICS:
@@ -197,6 +252,10 @@ def _check_params(mode: str, metric: str, k: int, threshold: float | None,
         raise InputError(f"threshold must be between 0 and 1, got {threshold!r}")
     if block_size is not None and block_size < 1:
         raise InputError(f"block_size must be positive, got {block_size!r}")
+    if mode == "threshold" and threshold is None:
+        raise InputError("mode threshold needs a threshold")
+    if max_hits is not None and max_hits < 1:
+        raise InputError(f"max_hits must be positive, got {max_hits!r}")
 
 
 def _scaled(progress: ProgressCallback | None, lo: float, hi: float, prefix: str):
@@ -220,47 +279,106 @@ def _block(queries: FingerprintSet, library: FingerprintSet, q0: int, q1: int, l
 
 
 def _consume(blocks: list[SimilarityBlock], task, client, n_queries: int, k: int, progress,
-             label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Run blocks and merge their top-k candidates and histograms as they complete."""
+             label: str) -> tuple[Hits, np.ndarray | None, int]:
+    """Run blocks and merge their top-k candidates (and histograms) as they complete."""
     scores, rows = similarity.empty_top_k(n_queries, k)
     hist = np.zeros(similarity.HISTOGRAM_BINS, np.int64)
     pairs = 0
     report(progress, 0.0, f"{label}: {len(blocks)} blocks")
     with contextlib.closing(run_blocks(task, blocks, client)) as results:
         for done, res in enumerate(results, start=1):
-            _merge_into(scores, rows, res.q0, res.scores, res.rows)
+            where = (slice(res.q0, res.q0 + res.scores.shape[0]) if res.query_rows is None
+                     else res.query_rows)
+            scores[where], rows[where] = similarity.merge_top_k(
+                scores[where], rows[where], res.scores, res.rows)
             if res.mirror_scores is not None:
-                _merge_into(scores, rows, res.l0, res.mirror_scores, res.mirror_rows)
-            hist += res.histogram
+                stop = res.l0 + res.mirror_scores.shape[0]
+                scores[res.l0:stop], rows[res.l0:stop] = similarity.merge_top_k(
+                    scores[res.l0:stop], rows[res.l0:stop], res.mirror_scores, res.mirror_rows)
+            if res.histogram is not None:
+                hist += res.histogram
             pairs += res.pairs
             report(progress, min(1.0, done / len(blocks)),
                    f"{label}: block {done}/{len(blocks)}")
-    return scores, rows, hist, pairs
+    return Hits.from_top_k(scores, rows), hist, pairs
 
 
-def _merge_into(scores: np.ndarray, rows: np.ndarray, start: int, new_scores: np.ndarray,
-                new_rows: np.ndarray) -> None:
-    stop = start + new_scores.shape[0]
-    scores[start:stop], rows[start:stop] = similarity.merge_top_k(
-        scores[start:stop], rows[start:stop], new_scores, new_rows)
+def _query_rows_per_block(n_queries: int, client, most: int) -> int:
+    """Queries per block: at most ``most``, and enough blocks to keep every worker busy."""
+    spread = parallel_slots(client) * INFLIGHT_PER_THREAD if client is not None else 1
+    return int(max(1, min(most, n_queries, max(MIN_QUERY_ROWS, -(-n_queries // spread)))))
+
+
+def _pruned_blocks(queries: FingerprintSet, library: FingerprintSet, *, q_rows: int,
+                   block_size: int | None, self_search: bool, upper_only: bool = False,
+                   **kwargs) -> list[SimilarityBlock]:
+    """Blocks over the popcount order; ``upper_only`` drops those wholly below the diagonal
+    (a threshold search of a library against itself scores only pairs above it)."""
+    popcount_order(queries.fps_path)  # written once per cache entry, before the tasks read it
+    popcount_order(library.fps_path)
+    n_q, n_l = len(queries), len(library)
+    l_rows = block_size or n_l
+    return [_block(queries, library, q0, min(n_q, q0 + q_rows), l0, min(n_l, l0 + l_rows),
+                   self_search=self_search, **kwargs)
+            for q0 in range(0, n_q, q_rows) for l0 in range(0, n_l, l_rows)
+            if not (upper_only and l0 + l_rows <= q0)]
 
 
 def _top_k(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
-           k: int, threshold: float | None, self_search: bool, block_size: int | None, client,
-           progress):
+           k: int, threshold: float | None, self_search: bool, block_size: int | None,
+           max_hits: int | None, client, progress):
+    q_rows = _query_rows_per_block(len(queries), client, QUERY_BLOCK_ROWS)
+    blocks = _pruned_blocks(queries, library, q_rows=q_rows, block_size=block_size,
+                            self_search=self_search, metric=metric, k=k, threshold=threshold)
+    hits, _, pairs = _consume(blocks, top_k_task, client, len(queries), k, progress, "top-k")
+    return hits, _hits_histogram(hits), pairs
+
+
+def _threshold(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
+               k: int, threshold: float, self_search: bool, block_size: int | None,
+               max_hits: int | None, client, progress):
+    from scipy import sparse
+
     n_q, n_l = len(queries), len(library)
-    q_rows = min(n_q, QUERY_BLOCK_ROWS)
-    l_rows = block_size or int(min(262_144, max(4096, PAIRS_PER_BLOCK // max(q_rows, 1))))
-    blocks = [
-        _block(queries, library, q0, min(n_q, q0 + q_rows), l0, min(n_l, l0 + l_rows),
-               metric=metric, k=k, threshold=threshold, self_search=self_search)
-        for q0 in range(0, n_q, q_rows) for l0 in range(0, n_l, l_rows)]
-    return _consume(blocks, top_k_task, client, n_q, k, progress, "top-k")
+    q_rows = _query_rows_per_block(n_q, client, THRESHOLD_QUERY_ROWS)
+    blocks = _pruned_blocks(queries, library, q_rows=q_rows, block_size=block_size,
+                            self_search=self_search, upper_only=self_search, metric=metric,
+                            k=k, threshold=threshold, max_hits=max_hits)
+    parts_q, parts_l, parts_s = [], [], []
+    pairs = found = 0
+    report(progress, 0.0, f"threshold: {len(blocks)} blocks")
+    with contextlib.closing(run_blocks(threshold_task, blocks, client)) as results:
+        for done, res in enumerate(results, start=1):
+            found += len(res.scores) * (2 if self_search else 1)
+            if res.overflow or (max_hits is not None and found > max_hits):
+                raise InputError(f"more than {max_hits} pairs score at least {threshold}; "
+                                 "raise the threshold or max_hits")
+            parts_q.append(res.query_rows)
+            parts_l.append(res.library_rows)
+            parts_s.append(res.scores)
+            pairs += res.pairs
+            report(progress, done / len(blocks), f"threshold: block {done}/{len(blocks)}")
+    q = np.concatenate(parts_q) if parts_q else np.zeros(0, np.int64)
+    lib = np.concatenate(parts_l) if parts_l else np.zeros(0, np.int64)
+    s = np.concatenate(parts_s) if parts_s else np.zeros(0, np.float32)
+    if self_search:  # each unordered pair was scored once: list it for both molecules
+        q, lib, s = np.concatenate([q, lib]), np.concatenate([lib, q]), np.concatenate([s, s])
+    matrix = sparse.csr_matrix((s, (q, lib)), shape=(n_q, n_l), dtype=np.float32)
+    matrix.sort_indices()
+    sparse.save_npz(out_dir / "matrix.npz", matrix, compressed=False)
+    hits = Hits.from_pairs(n_q, q, lib, s)
+    return hits, _hits_histogram(hits), pairs
+
+
+def _hits_histogram(hits: Hits) -> np.ndarray:
+    bins = similarity.HISTOGRAM_BINS
+    where = np.clip((hits.scores.astype(np.float64) * bins).astype(np.int64), 0, bins - 1)
+    return np.bincount(where, minlength=bins).astype(np.int64)
 
 
 def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
                k: int, threshold: float | None, self_search: bool, block_size: int | None,
-               client, progress):
+               max_hits: int | None, client, progress):
     n_q, n_l = len(queries), len(library)
     edge = block_size or TILE_ROWS
     matrix_path = out_dir / "matrix.npy"
@@ -280,22 +398,20 @@ def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, 
 
 
 def _write_hits(path: Path, queries: FingerprintSet, library: FingerprintSet,
-                scores: np.ndarray, rows: np.ndarray) -> int:
-    n_hits = 0
+                hits: Hits) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["query_id", "query_smiles", "hit_id", "hit_smiles", "similarity",
                          "rank"])
-        for qi in range(scores.shape[0]):
+        for qi in range(len(queries)):
+            rows, scores = hits.of(qi)
+            if not len(rows):
+                continue
             q_id, q_smi = queries.ids[qi], queries.smiles[qi]
-            found = rows[qi] >= 0
-            for rank, (score, row) in enumerate(zip(scores[qi][found].tolist(),
-                                                    rows[qi][found].tolist(), strict=True),
-                                                start=1):
+            for rank, (score, row) in enumerate(zip(scores.tolist(), rows.tolist(),
+                                                    strict=True), start=1):
                 writer.writerow((q_id, q_smi, library.ids[row], library.smiles[row],
                                  f"{score:.6f}", rank))
-                n_hits += 1
-    return n_hits
 
 
 def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet | None) -> bool:
@@ -310,23 +426,28 @@ def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet 
     return True
 
 
-def _plots(out_dir: Path, queries: FingerprintSet, library: FingerprintSet, scores: np.ndarray,
-           rows: np.ndarray, hist: np.ndarray, metric: str) -> None:
-    from osler.kernels.molecules.plots import MAX_QUERIES_DRAWN, draw_hits, plot_histogram
+def _plots(out_dir: Path, queries: FingerprintSet, library: FingerprintSet, hits: Hits,
+           hist: np.ndarray, metric: str) -> None:
+    from osler.kernels.molecules.plots import (
+        HITS_DRAWN,
+        MAX_QUERIES_DRAWN,
+        draw_hits,
+        plot_histogram,
+    )
 
-    best = scores[:, 0][rows[:, 0] >= 0].astype(np.float64)
-    plot_histogram(out_dir / "similarity_histogram.png", hist, metric=metric, best=best,
+    plot_histogram(out_dir / "similarity_histogram.png", hist, metric=metric,
+                   best=hits.best().astype(np.float64),
                    title=f"{len(queries):,} queries × {len(library):,} library molecules")
     drawn_q, drawn_hits = [], []
-    for qi in range(scores.shape[0]):
+    for qi in range(len(queries)):
         if len(drawn_q) == MAX_QUERIES_DRAWN * 2:
             break
-        found = rows[qi] >= 0
-        if not found.any() or not queries.smiles[qi]:
+        rows, scores = hits.of(qi)
+        if not len(rows) or not queries.smiles[qi]:
             continue
         drawn_q.append((queries.ids[qi], queries.smiles[qi]))
         drawn_hits.append([(library.ids[r], library.smiles[r], float(s))
-                           for s, r in zip(scores[qi][found], rows[qi][found], strict=True)])
+                           for s, r in zip(scores[:HITS_DRAWN], rows[:HITS_DRAWN],
+                                           strict=True)])
     if drawn_q:
         draw_hits(out_dir / "hits.png", drawn_q, drawn_hits)
-

@@ -4,10 +4,14 @@ A block is described by a small frozen :class:`SimilarityBlock` (paths, row rang
 task memory-maps the cached fingerprint ``.npy`` files itself, so nothing large travels in the
 task graph, and writes any matrix tile straight into the memory-mapped output by path.
 
-Two kinds of block:
+Three kinds of block:
 
-- :func:`top_k_task` — queries ``q0:q1`` against library rows ``l0:l1`` with the fused top-k
-  kernel (no score matrix); returns per-query top-k candidates and a score histogram.
+- :func:`top_k_task` — queries ``q0:q1`` against library rows ``l0:l1``, both counted in
+  popcount order (:mod:`.popcount_order`), with the pruned top-k kernel (no score matrix);
+  returns per-query top-k candidates and the file-order rows of its queries.
+- :func:`threshold_task` — the same ranges, every pair scoring >= the threshold (a library
+  against itself: only pairs above the diagonal of the popcount order); returns the pairs in
+  file-order rows.
 - :func:`tile_task` — an all-pairs tile: scores written into ``matrix_path`` (and mirrored below
   the diagonal when the library is compared with itself); returns top-k candidates for the tile's
   rows (and, mirrored, its columns) and the histogram of the scores it owns. The matrix must be
@@ -26,6 +30,8 @@ import numpy as np
 
 from osler.kernels.dask_window import run_windowed
 from osler.kernels.molecules import scores as similarity
+from osler.kernels.molecules.popcount_order import popcount_order
+from osler.kernels.molecules.pruned import TooManyHits, pruned_threshold, pruned_top_k
 
 INFLIGHT_PER_THREAD = 2
 """Blocks submitted ahead per Dask worker thread: keeps workers busy, cancels quickly."""
@@ -48,6 +54,7 @@ class SimilarityBlock:
     self_search: bool
     matrix_path: str | None = None
     n_threads: int | None = None
+    max_hits: int | None = None
 
     @property
     def pairs(self) -> int:
@@ -57,16 +64,29 @@ class SimilarityBlock:
 
 @dataclass
 class BlockResult:
-    """What a block sends back: candidates for rows ``q0:q0+len`` (and ``l0:`` when mirrored)."""
+    """What a block sends back: candidates for query rows ``q0:q0+len`` (``query_rows`` when
+    given: the rows of a popcount-ordered block) and for ``l0:`` when mirrored."""
 
     q0: int
     scores: np.ndarray
     rows: np.ndarray
-    histogram: np.ndarray
+    histogram: np.ndarray | None
     pairs: int
     l0: int = 0
     mirror_scores: np.ndarray | None = None
     mirror_rows: np.ndarray | None = None
+    query_rows: np.ndarray | None = None
+
+
+@dataclass
+class PairsResult:
+    """Pairs of a threshold block, in file-order rows; ``overflow`` past ``max_hits``."""
+
+    query_rows: np.ndarray
+    library_rows: np.ndarray
+    scores: np.ndarray
+    pairs: int
+    overflow: bool = False
 
 
 def _rows(path: str, start: int, stop: int) -> np.ndarray:
@@ -74,19 +94,41 @@ def _rows(path: str, start: int, stop: int) -> np.ndarray:
     return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
 
 
+def _sorted_rows(block: SimilarityBlock):
+    """The block's queries and library slice in popcount order, with counts and file rows."""
+    return (*popcount_order(block.query_path).block(block.q0, block.q1),
+            *popcount_order(block.library_path).block(block.l0, block.l1))
+
+
 def top_k_task(block: SimilarityBlock) -> BlockResult:
-    """Top-k candidates of queries ``q0:q1`` among library rows ``l0:l1`` (fused kernel)."""
+    """Top-k candidates of popcount-ordered queries ``q0:q1`` among library rows ``l0:l1``.
+
+    The library slice stays a memory map: the pruned kernel reads only the rows it scores.
+    """
     similarity.set_threads(block.n_threads)
-    queries = _rows(block.query_path, block.q0, block.q1)
-    library = _rows(block.library_path, block.l0, block.l1)
-    hist = np.zeros((queries.shape[0], similarity.HISTOGRAM_BINS), np.int64)
-    scores, rows = similarity.top_k_block(
-        queries, library, block.k, metric=block.metric, n_bits=block.n_bits,
-        threshold=block.threshold, row_offset=block.l0,
-        skip_self_offset=block.q0 if block.self_search else None, histogram=hist)
-    own = (block.self_search and block.q0 < block.l1 and block.l0 < block.q1)
-    pairs = block.pairs - (min(block.q1, block.l1) - max(block.q0, block.l0) if own else 0)
-    return BlockResult(block.q0, scores, rows, hist.sum(axis=0), pairs)
+    queries, q_words, q_counts, q_rows, library, l_words, l_counts, l_rows = _sorted_rows(block)
+    scores, rows, computed = pruned_top_k(
+        queries, q_counts, library, l_counts, l_rows, block.k, metric=block.metric,
+        n_bits=block.n_bits, threshold=block.threshold,
+        skip_rows=q_rows if block.self_search else None, query_words=q_words,
+        library_words=l_words)
+    return BlockResult(block.q0, scores, rows, None, computed, query_rows=q_rows)
+
+
+def threshold_task(block: SimilarityBlock) -> PairsResult:
+    """Every pair of popcount-ordered queries ``q0:q1`` and library rows ``l0:l1`` scoring at
+    least the threshold; a library against itself pairs each query only with rows after it."""
+    similarity.set_threads(block.n_threads)
+    queries, q_words, q_counts, q_rows, library, l_words, l_counts, l_rows = _sorted_rows(block)
+    try:
+        qi, lj, scores, computed = pruned_threshold(
+            queries, q_counts, library, l_counts, block.threshold, metric=block.metric,
+            n_bits=block.n_bits, upper_from=block.q0 - block.l0 if block.self_search else None,
+            max_hits=block.max_hits, query_words=q_words, library_words=l_words)
+    except TooManyHits:
+        empty = np.zeros(0, np.int64)
+        return PairsResult(empty, empty, np.zeros(0, np.float32), 0, overflow=True)
+    return PairsResult(q_rows[qi], l_rows[lj], scores, computed)
 
 
 def tile_task(block: SimilarityBlock) -> BlockResult:
@@ -146,7 +188,7 @@ def _write_tile(matrix_path: str, tile: np.ndarray, row0: int, col0: int) -> Non
 
 
 def run_blocks(
-    task: Callable[[SimilarityBlock], BlockResult],
+    task: Callable[[SimilarityBlock], Any],
     blocks: list[SimilarityBlock],
     client: Any = None,
 ) -> Iterator[BlockResult]:
@@ -170,7 +212,7 @@ def run_blocks(
             yield result
 
 
-def _run_here(task: Callable[[SimilarityBlock], BlockResult],
+def _run_here(task: Callable[[SimilarityBlock], Any],
               blocks: list[SimilarityBlock]) -> Iterator[BlockResult]:
     threads = similarity.max_threads()
     if threads == 1 or all(b.q1 - b.q0 >= 4 * threads for b in blocks):
@@ -199,3 +241,9 @@ def _with_threads(block: SimilarityBlock, n: int) -> SimilarityBlock:
 
 def _worker_threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
+
+
+def parallel_slots(client: Any) -> int:
+    """Blocks that run at once: Dask worker threads, or 1 in-process (where each block uses
+    every kernel thread)."""
+    return 1 if client is None else _worker_threads(client)

@@ -114,7 +114,76 @@ def test_all_pairs_matrix_equals_rdkit_and_hits_skip_self(library, tmp_path):
     assert summary["pairs_computed"] == len(lib) * (len(lib) - 1) // 2
 
 
-@pytest.mark.parametrize("mode", ["top-k", "all-pairs"])
+@pytest.mark.parametrize("metric", ["tanimoto", "cosine"])
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+def test_threshold_mode_lists_every_pair_rdkit_scores_above_it(library, queries, tmp_path,
+                                                               metric, threshold):
+    # Given RDKit's scores for every query x library pair
+    from scipy import sparse
+
+    lib, qs = _valid(library), _valid(queries)
+    lib_fps = rdkit_fps([s for _, s in lib])
+    ref = np.array([bulk(metric, fp, lib_fps) for fp in rdkit_fps([s for _, s in qs])])
+    ref = ref.astype(np.float32)
+    # When the job runs in threshold mode
+    summary = _run(library, tmp_path / "out", tmp_path, queries_path=queries, mode="threshold",
+                   metric=metric, threshold=threshold)
+    # Then matrix.npz holds exactly the pairs at or above the threshold, with RDKit's scores
+    matrix = sparse.load_npz(tmp_path / "out" / "matrix.npz")
+    assert matrix.format == "csr" and matrix.dtype == np.float32 and matrix.has_sorted_indices
+    assert matrix.shape == ref.shape
+    np.testing.assert_array_equal(matrix.toarray(), np.where(ref >= np.float32(threshold), ref, 0))
+    # and hits.csv lists them per query, best first, ties by the lower library row
+    keep = ref >= np.float32(threshold)
+    expected = [(qs[i][0], lib[j][0], f"{s:.6f}", str(rank))
+                for i, row in enumerate(brute_top_k(np.where(keep, ref, -1), len(lib), 0.0))
+                for rank, (s, j) in enumerate(row, start=1)]
+    got = [(h["query_id"], h["hit_id"], h["similarity"], h["rank"])
+           for h in _read_hits(tmp_path / "out" / "hits.csv")]
+    assert got == expected
+    assert summary["n_hits"] == int(keep.sum()) and summary["k"] is None
+    assert summary["pairs_computed"] <= summary["comparisons"]
+
+
+def test_threshold_self_search_is_the_thresholded_all_pairs_matrix(library, tmp_path):
+    from scipy import sparse
+
+    _run(library, tmp_path / "all", tmp_path, mode="all-pairs", metric="dice")
+    summary = _run(library, tmp_path / "thr", tmp_path, mode="threshold", metric="dice",
+                   threshold=0.5, block_size=64)
+    full = np.load(tmp_path / "all" / "matrix.npy")
+    np.fill_diagonal(full, 0)  # a molecule is never its own hit
+    matrix = sparse.load_npz(tmp_path / "thr" / "matrix.npz")
+    np.testing.assert_array_equal(matrix.toarray(), np.where(full >= 0.5, full, 0))
+    # the duplicated molecules find each other with similarity 1
+    hits = _read_hits(tmp_path / "thr" / "hits.csv")
+    assert any(h["query_id"] == "dup-a" and h["similarity"] == "1.000000" for h in hits)
+    n = summary["n_library"]
+    assert summary["pairs_computed"] <= n * (n - 1) // 2
+
+
+def test_threshold_mode_needs_a_threshold_and_stops_at_max_hits(library, tmp_path):
+    with pytest.raises(InputError, match="needs a threshold"):
+        _run(library, tmp_path / "a", tmp_path, mode="threshold")
+    with pytest.raises(InputError, match="more than 100 pairs"):
+        _run(library, tmp_path / "b", tmp_path, mode="threshold", threshold=0.0, max_hits=100)
+
+
+def test_cache_entries_written_before_the_index_still_load(library, tmp_path):
+    # Given a cache entry as earlier versions wrote it (no row index, no popcount order)
+    first = _run(library, tmp_path / "a", tmp_path, k=3)
+    (entry,) = (tmp_path / "cache").iterdir()
+    for name in ("molecules.index.npy", "molecules.numbers.npy", "by_popcount.npy",
+                 "by_popcount.counts.npy", "by_popcount.words.npy", "by_popcount.rows.npy"):
+        (entry / name).unlink()
+    # When a job uses it again, Then the results are the same and the files are back
+    again = _run(library, tmp_path / "b", tmp_path, k=3)
+    assert again["library_cached"] and not first["library_cached"]
+    assert (tmp_path / "a" / "hits.csv").read_text() == (tmp_path / "b" / "hits.csv").read_text()
+    assert (entry / "molecules.index.npy").exists() and (entry / "by_popcount.rows.npy").exists()
+
+
+@pytest.mark.parametrize("mode", ["top-k", "threshold", "all-pairs"])
 def test_results_independent_of_block_size(library, queries, tmp_path, mode):
     kw = dict(mode=mode, metric="cosine", k=4, threshold=0.1)
     _run(library, tmp_path / "a", tmp_path, queries_path=queries, block_size=5, **kw)
@@ -126,6 +195,9 @@ def test_results_independent_of_block_size(library, queries, tmp_path, mode):
         if mode == "all-pairs":
             assert np.array_equal(np.load(tmp_path / x / "matrix.npy"),
                                   np.load(tmp_path / y / "matrix.npy"))
+        if mode == "threshold":
+            assert (tmp_path / x / "matrix.npz").read_bytes() == \
+                (tmp_path / y / "matrix.npz").read_bytes()
 
 
 def test_dask_client_gives_the_same_results(library, queries, tmp_path, dask_client,
@@ -133,11 +205,12 @@ def test_dask_client_gives_the_same_results(library, queries, tmp_path, dask_cli
     # Small shards so that fingerprinting also goes through the workers
     monkeypatch.setattr(fingerprints, "SHARD_SIZE", 40)
     monkeypatch.setattr(fingerprints, "DASK_MIN_MOLECULES", 50)
-    for mode in ("top-k", "all-pairs"):
+    for mode in ("top-k", "threshold", "all-pairs"):
         here = _run(library, tmp_path / f"{mode}-here", tmp_path / "c1", mode=mode, k=5,
-                    block_size=32)
+                    threshold=0.4 if mode == "threshold" else None, block_size=32)
         there = _run(library, tmp_path / f"{mode}-dask", tmp_path / "c2", mode=mode, k=5,
-                     block_size=32, client=dask_client)
+                     threshold=0.4 if mode == "threshold" else None, block_size=32,
+                     client=dask_client)
         assert here["n_library"] == there["n_library"]
         assert (tmp_path / f"{mode}-here" / "hits.csv").read_text() == \
             (tmp_path / f"{mode}-dask" / "hits.csv").read_text()
@@ -145,6 +218,8 @@ def test_dask_client_gives_the_same_results(library, queries, tmp_path, dask_cli
             (tmp_path / f"{mode}-dask" / "invalid.csv").read_text()
     assert np.array_equal(np.load(tmp_path / "all-pairs-here" / "matrix.npy"),
                           np.load(tmp_path / "all-pairs-dask" / "matrix.npy"))
+    assert (tmp_path / "threshold-here" / "matrix.npz").read_bytes() == \
+        (tmp_path / "threshold-dask" / "matrix.npz").read_bytes()
 
 
 class Cancelled(Exception):

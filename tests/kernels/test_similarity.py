@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from osler.kernels.bits import pack_bits
+from osler.kernels.molecules import primitives
 from osler.kernels.molecules import scores as similarity
+from osler.kernels.molecules.pruned import pruned_top_k
 from tests.kernels.molecule_data import brute_top_k, bulk, nci_lines, rdkit_fps
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -73,13 +75,28 @@ def _tied_library(nci_fps) -> np.ndarray:
     return np.vstack([packed, packed[::3], packed[5:40]])
 
 
+def _sorted(library: np.ndarray):
+    """The library in popcount order: (fingerprints, counts, file rows), as the cache keeps it."""
+    counts = similarity.popcounts(library)
+    order = np.argsort(counts, kind="stable")
+    return library[order], counts[order], order
+
+
+def _top_k(queries, library, k, *, self_search=False, **kw):
+    lib, counts, rows = _sorted(library)
+    skip = np.arange(len(queries)) if self_search else None
+    s, r, _ = pruned_top_k(queries, similarity.popcounts(queries), lib, counts, rows, k,
+                           skip_rows=skip, **kw)
+    return s, r
+
+
 @pytest.mark.parametrize("k,threshold", [(1, None), (10, None), (7, 0.3), (500, None)])
 def test_top_k_equals_brute_force_with_ties(nci_fps, k, threshold):
     library = _tied_library(nci_fps)
     queries = library[[0, 4, 9, 130, 170]]
     scores = similarity.similarity_tile(queries, library)
     ref = brute_top_k(scores, k, threshold)
-    got_s, got_r = similarity.top_k_block(queries, library, k, threshold=threshold)
+    got_s, got_r = _top_k(queries, library, k, threshold=threshold)
     for i, hits in enumerate(ref):
         n = len(hits)
         assert got_r[i, :n].tolist() == [j for _, j in hits]
@@ -89,13 +106,17 @@ def test_top_k_equals_brute_force_with_ties(nci_fps, k, threshold):
 
 @pytest.mark.parametrize("block", [3, 7, 64, 1000])
 def test_top_k_independent_of_library_blocks(nci_fps, block):
+    # Blocks of the popcount order merged one by one equal the whole library searched at once
     library = _tied_library(nci_fps)
     queries = library[:40]
-    whole_s, whole_r = similarity.top_k_block(queries, library, 10, skip_self_offset=0)
+    lib, counts, rows = _sorted(library)
+    qc = similarity.popcounts(queries)
+    skip = np.arange(40)
+    whole_s, whole_r, _ = pruned_top_k(queries, qc, lib, counts, rows, 10, skip_rows=skip)
     acc_s, acc_r = similarity.empty_top_k(len(queries), 10)
     for l0 in range(0, len(library), block):
-        s, r = similarity.top_k_block(queries, library[l0:l0 + block], 10, row_offset=l0,
-                                      skip_self_offset=0)
+        s, r, _ = pruned_top_k(queries, qc, lib[l0:l0 + block], counts[l0:l0 + block],
+                               rows[l0:l0 + block], 10, skip_rows=skip)
         acc_s, acc_r = similarity.merge_top_k(acc_s, acc_r, s, r)
     assert np.array_equal(acc_r, whole_r)
     assert np.array_equal(acc_s, whole_s)
@@ -105,27 +126,24 @@ def test_self_search_skips_own_row_only(nci_fps):
     library = _tied_library(nci_fps)
     scores = similarity.similarity_tile(library, library)
     ref = brute_top_k(scores, 5, exclude_diagonal=True)
-    _, rows = similarity.top_k_block(library, library, 5, skip_self_offset=0)
+    _, rows = _top_k(library, library, 5, self_search=True)
     assert rows.tolist() == [[j for _, j in hits] for hits in ref]
     # row 160 is a copy of row 5: each is the other's best hit, neither is its own
     assert rows[5, 0] == 160 and rows[160, 0] == 5
 
 
-def test_tile_top_k_and_histogram_match_fused_kernel(nci_fps):
+def test_tile_top_k_and_histogram_match_pruned_kernel(nci_fps):
     library = _tied_library(nci_fps)
     tile = similarity.similarity_tile(library, library)
     s1, r1 = similarity.top_k_of_tile(tile, 8, skip_self_offset=0, threshold=0.2)
-    s2, r2 = similarity.top_k_block(library, library, 8, skip_self_offset=0, threshold=0.2)
+    s2, r2 = _top_k(library, library, 8, self_search=True, threshold=0.2)
     assert np.array_equal(r1, r2) and np.array_equal(s1, s2)
     hist = np.zeros((len(library), similarity.HISTOGRAM_BINS), np.int64)
-    similarity.top_k_block(library, library, 1, skip_self_offset=0, histogram=hist)
+    similarity.top_k_of_tile(tile, 1, skip_self_offset=0, histogram=hist)
     off_diagonal = tile[~np.eye(len(library), dtype=bool)]
     ref = np.histogram(np.minimum(off_diagonal.astype(np.float64) * 100, 99.5),
                        bins=np.arange(101))[0]
     assert np.array_equal(hist.sum(axis=0), ref)
-    hist2 = np.zeros_like(hist)
-    similarity.top_k_of_tile(tile, 1, skip_self_offset=0, histogram=hist2)
-    assert np.array_equal(hist2, hist)
 
 
 @pytest.mark.parametrize("n", [1, 5, 64, 130])
@@ -148,10 +166,10 @@ def test_cache_chunking_does_not_change_results(nci_fps, monkeypatch, chunk_rows
     queries = library[::7]
     tile = similarity.similarity_tile(queries, library)
     self_tile = similarity.self_similarity_tile(library)
-    top = similarity.top_k_block(queries, library, 6, threshold=0.1, skip_self_offset=0)
-    monkeypatch.setattr(similarity, "CACHE_CHUNK_BYTES", chunk_rows * library.shape[1] * 8)
-    assert similarity._chunk(library) == chunk_rows
+    top = _top_k(queries, library, 6, threshold=0.1)
+    monkeypatch.setattr(primitives, "CACHE_CHUNK_BYTES", chunk_rows * library.shape[1] * 8)
+    assert primitives.chunk_rows(library) == chunk_rows
     assert np.array_equal(similarity.similarity_tile(queries, library), tile)
     assert np.array_equal(similarity.self_similarity_tile(library), self_tile)
-    chunked = similarity.top_k_block(queries, library, 6, threshold=0.1, skip_self_offset=0)
+    chunked = _top_k(queries, library, 6, threshold=0.1)
     assert np.array_equal(chunked[0], top[0]) and np.array_equal(chunked[1], top[1])

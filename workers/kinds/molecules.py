@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from osler.kernels.molecules.options import FINGERPRINTS, MAX_K, METRICS, SCORE_BYTES
+from osler.kernels.molecules.options import (
+    DEFAULT_MAX_HITS,
+    FINGERPRINTS,
+    MAX_HITS,
+    MAX_K,
+    METRICS,
+    MODES,
+    SCORE_BYTES,
+)
 from osler.workers.kinds import COMPUTE, JobKind, register
 from osler.workers.settings import Settings
 
@@ -31,8 +39,9 @@ def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: 
 DRUG_SIMILARITY = register(
     JobKind(
         name="drug-similarity",
-        summary="Fingerprint similarity (Tanimoto, Dice, cosine) between molecules: all-pairs "
-        "matrix or the top-k library hits of each query.",
+        summary="Fingerprint similarity (Tanimoto, Dice, cosine) between molecules: the top-k "
+        "library hits of each query, every pair above a threshold (sparse), or the all-pairs "
+        "matrix.",
         queue=COMPUTE,
         task_name="osler.drug_similarity",
         dataset_params=("library", "queries"),
@@ -49,10 +58,18 @@ DRUG_SIMILARITY = register(
                     "type": "string",
                     "description": "dataset id of the queries (omitted: library against itself)",
                 },
-                "mode": {"enum": ["top-k", "all-pairs"], "default": "top-k"},
+                "mode": {"enum": list(MODES), "default": "top-k"},
                 "metric": {"enum": list(METRICS), "default": "tanimoto"},
                 "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
-                "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                "threshold": {
+                    "type": "number", "minimum": 0, "maximum": 1,
+                    "description": "minimum similarity of a hit; required with mode threshold",
+                },
+                "max_hits": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_HITS,
+                    "default": DEFAULT_MAX_HITS,
+                    "description": "mode threshold: the job fails rather than return more pairs",
+                },
                 "fingerprint": {"enum": list(FINGERPRINTS), "default": "morgan"},
                 "radius": {"type": "integer", "minimum": 1, "maximum": 6, "default": 2},
                 "fp_size": {"type": "integer", "minimum": 64, "maximum": 16384, "default": 2048},
@@ -61,6 +78,8 @@ DRUG_SIMILARITY = register(
                 "block_size": {"type": "integer", "minimum": 64, "maximum": 1000000},
                 "plots": {"type": "boolean", "default": True},
             },
+            "if": {"properties": {"mode": {"const": "threshold"}}, "required": ["mode"]},
+            "then": {"required": ["threshold"]},
         },
         time_limit=6 * 3600,
         check_inputs=_check_molecules,

@@ -27,6 +27,7 @@ def drug_similarity(ctx: JobContext) -> dict[str, Any]:
         metric=params["metric"],
         k=params["k"],
         threshold=params.get("threshold"),
+        max_hits=params["max_hits"],
         fingerprint=params["fingerprint"],
         radius=params["radius"],
         fp_size=params["fp_size"],

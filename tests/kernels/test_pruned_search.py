@@ -1,0 +1,171 @@
+"""Pruned top-k and threshold search against brute force over RDKit's Bulk*Similarity scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from osler.kernels.bits import pack_bits, unpack_bits
+from osler.kernels.molecules.popcount_order import popcount_order
+from osler.kernels.molecules.primitives import popcounts, word_counts
+from osler.kernels.molecules.pruned import pruned_threshold, pruned_top_k
+from tests.kernels.molecule_data import brute_top_k, bulk, nci_lines, rdkit_fps
+
+THRESHOLDS = [0.0, 0.3, 0.7, 1.0]
+METRICS = ["tanimoto", "dice", "cosine", "dot"]
+
+
+def _packed(fps, n_bits: int) -> np.ndarray:
+    bits = np.zeros((len(fps), n_bits), np.uint8)
+    for i, fp in enumerate(fps):
+        bits[i, list(fp.GetOnBits())] = 1
+    return pack_bits(bits)
+
+
+@pytest.fixture(scope="module", params=[("morgan", 2048), ("maccs", 167)], ids=str)
+def molecules(request):
+    """Real NCI fingerprints with duplicated rows (exact ties), their RDKit vectors and bits."""
+    kind, n_bits = request.param
+    smiles = [line.split()[0] for line in nci_lines(260)]
+    fps = [fp for fp in rdkit_fps(smiles, kind, 2, 2048) if fp is not None]
+    fps = fps + fps[::5] + fps[10:30]
+    return fps, _packed(fps, n_bits), n_bits
+
+
+def _reference(metric, fps, packed, n_bits, queries):
+    """float32 scores from RDKit (numpy float64 from the definition for dot)."""
+    if metric == "dot":
+        bits = np.array([list(fp) for fp in fps], np.float64)
+        return (bits[queries] @ bits.T / n_bits).astype(np.float32)
+    return np.array([bulk(metric, fps[q], fps) for q in queries]).astype(np.float32)
+
+
+def _by_popcount(packed):
+    counts = popcounts(packed)
+    order = np.argsort(counts, kind="stable")
+    return packed[order], counts[order], order
+
+
+def _score(metric, c, a, b, n_bits):
+    """The metrics' definitions in float64 (0 for a zero denominator), rounded to float32."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = {"tanimoto": c / (a + b - c), "dice": 2 * c / (a + b),
+                 "cosine": c / np.sqrt(a * b), "dot": c / n_bits + 0 * a}[metric]
+    return np.nan_to_num(value, nan=0.0, posinf=0.0).astype(np.float32)
+
+
+def _bounds_pass(metric, queries, library, n_bits, threshold):
+    """Pairs that both bounds let through: popcounts (min(a, b) shared bits) and words (the sum
+    over 64-bit words of the smaller word popcount), from the unpacked bits."""
+    def words(fps):
+        bits = unpack_bits(fps, fps.shape[1] * 64).reshape(len(fps), fps.shape[1], 64)
+        return bits.sum(axis=2).astype(np.float64)
+
+    qw, lw = words(queries), words(library)
+    a, b = qw.sum(axis=1)[:, None], lw.sum(axis=1)[None, :]
+    shared_at_most = np.minimum(qw[:, None, :], lw[None, :, :]).sum(axis=2)
+    gate = np.float32(threshold)
+    return ((_score(metric, np.minimum(a, b), a, b, n_bits) >= gate)
+            & (_score(metric, shared_at_most, a, b, n_bits) >= gate))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("threshold", [None, *THRESHOLDS])
+def test_pruned_top_k_equals_brute_force(molecules, metric, threshold):
+    fps, packed, n_bits = molecules
+    queries = np.array([0, 3, 17, 40, 101, 250, len(fps) - 1])
+    ref = brute_top_k(_reference(metric, fps, packed, n_bits, queries), 10, threshold)
+    lib, counts, rows = _by_popcount(packed)
+    got_s, got_r, computed = pruned_top_k(packed[queries], popcounts(packed[queries]), lib,
+                                          counts, rows, 10, metric=metric, n_bits=n_bits,
+                                          threshold=threshold)
+    for i, hits in enumerate(ref):
+        n = len(hits)
+        assert got_r[i, :n].tolist() == [j for _, j in hits]
+        np.testing.assert_array_equal(got_s[i, :n], np.float32([s for s, _ in hits]))
+        assert (got_r[i, n:] == -1).all()
+    assert computed <= len(queries) * len(fps)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("threshold", THRESHOLDS)
+def test_pruned_threshold_equals_brute_force_and_skips_what_the_bound_excludes(
+        molecules, metric, threshold):
+    fps, packed, n_bits = molecules
+    queries = np.arange(0, len(fps), 7)
+    ref_scores = _reference(metric, fps, packed, n_bits, queries)
+    lib, counts, rows = _by_popcount(packed)
+    qi, lj, s, computed = pruned_threshold(packed[queries], popcounts(packed[queries]), lib,
+                                           counts, threshold, metric=metric, n_bits=n_bits)
+    got = sorted(zip(qi.tolist(), rows[lj].tolist(), s.tolist(), strict=True))
+    ii, jj = np.nonzero(ref_scores >= np.float32(threshold))
+    assert got == sorted(zip(ii.tolist(), jj.tolist(), ref_scores[ii, jj].tolist(),
+                             strict=True))
+    # Exactly the pairs both bounds let through were scored, no more
+    assert computed == int(_bounds_pass(metric, packed[queries], lib, n_bits, threshold).sum())
+    if metric != "dot" and threshold >= 0.7 and n_bits == 2048:  # sparse Morgan bits
+        assert computed < 0.2 * len(queries) * len(fps)
+
+
+@pytest.mark.parametrize("metric", ["tanimoto", "cosine"])
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+@pytest.mark.parametrize("block", [37, 1000])
+def test_self_threshold_blocks_above_the_diagonal_give_every_pair_once(molecules, metric,
+                                                                       threshold, block):
+    fps, packed, n_bits = molecules
+    lib, counts, rows = _by_popcount(packed)
+    n = len(lib)
+    pairs = set()
+    for q0 in range(0, n, block):
+        for l0 in range(0, n, block):
+            qi, lj, s, _ = pruned_threshold(lib[q0:q0 + block], counts[q0:q0 + block],
+                                            lib[l0:l0 + block], counts[l0:l0 + block],
+                                            threshold, metric=metric, n_bits=n_bits,
+                                            upper_from=q0 - l0)
+            for a, b, score in zip(qi.tolist(), lj.tolist(), s.tolist(), strict=True):
+                key = (min(rows[q0 + a], rows[l0 + b]), max(rows[q0 + a], rows[l0 + b]))
+                assert key not in pairs
+                pairs.add((*key, score))
+    ref = _reference(metric, fps, packed, n_bits, np.arange(n))
+    ii, jj = np.nonzero(np.triu(ref >= np.float32(threshold), k=1))
+    assert pairs == set(zip(ii.tolist(), jj.tolist(), ref[ii, jj].tolist(), strict=True))
+
+
+def test_top_k_gate_rises_as_the_heap_fills(molecules):
+    # Every query has an exact duplicate: once its heap holds it, k=1 needs no other popcount
+    fps, packed, n_bits = molecules
+    queries = np.arange(10, 30)
+    lib, counts, rows = _by_popcount(packed)
+    qc = popcounts(packed[queries])
+    s, r, computed = pruned_top_k(packed[queries], qc, lib, counts, rows, 1, n_bits=n_bits,
+                                  skip_rows=queries)
+    assert (s[:, 0] == 1.0).all()
+    assert computed < 0.5 * len(queries) * len(fps)
+
+
+def test_max_hits_stops_a_threshold_search(molecules):
+    from osler.kernels.molecules.pruned import TooManyHits
+
+    fps, packed, n_bits = molecules
+    lib, counts, _ = _by_popcount(packed)
+    with pytest.raises(TooManyHits, match="more than 50 pairs"):
+        pruned_threshold(packed, popcounts(packed), lib, counts, 0.0, n_bits=n_bits,
+                         max_hits=50)
+
+
+def test_popcount_order_files_keep_the_permutation(molecules, tmp_path):
+    _, packed, _ = molecules
+    np.save(tmp_path / "fingerprints.npy", packed)
+    order = popcount_order(tmp_path / "fingerprints.npy")
+    fps, _, counts, rows = order.load()
+    assert sorted(rows.tolist()) == list(range(len(packed)))
+    assert np.array_equal(np.asarray(fps), packed[rows])
+    assert np.array_equal(counts, popcounts(packed)[rows]) and (np.diff(counts) >= 0).all()
+    # stable: equal popcounts keep file order
+    same = counts[1:] == counts[:-1]
+    assert (np.diff(rows)[same] > 0).all()
+    assert popcount_order(tmp_path / "fingerprints.npy") == order
+    assert np.array_equal(order.load()[1], word_counts(packed[rows]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "by_popcount.counts.npy", "by_popcount.npy", "by_popcount.rows.npy",
+        "by_popcount.words.npy", "fingerprints.npy"]

@@ -1,0 +1,64 @@
+"""``scores.warm_up()`` (the Dask worker preload's call) compiles every kernel signature a
+drug-similarity job uses, so no job pays numba's compile or cache load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys, tempfile
+from pathlib import Path
+import numba
+from osler.kernels.molecules import primitives, pruned, scores
+
+def signatures():
+    return {f"{mod.__name__}.{name}": len(obj.signatures)
+            for mod in (scores, pruned, primitives) for name, obj in vars(mod).items()
+            if isinstance(obj, numba.core.registry.CPUDispatcher)}
+
+if sys.argv[1] == "warm":
+    scores.warm_up()
+before = signatures()
+from osler.kernels.molecules.similarity_job import run_drug_similarity
+with tempfile.TemporaryDirectory() as tmp:
+    tmp = Path(tmp)
+    lib = tmp / "lib.smi"
+    lib.write_text("CCO a\\nCCN b\\nc1ccccc1 c\\nCC(=O)O d\\nCCCC e\\n")
+    queries = tmp / "q.smi"
+    queries.write_text("CCO x\\nCCCN y\\n")
+    runs = [("top-k", {}), ("top-k", {"queries_path": queries, "threshold": 0.2}),
+            ("threshold", {"threshold": 0.2}),
+            ("threshold", {"threshold": 0.2, "queries_path": queries}),
+            ("all-pairs", {}), ("all-pairs", {"queries_path": queries})]
+    for i, (mode, kw) in enumerate(runs):
+        out = tmp / f"out{i}"
+        out.mkdir()
+        run_drug_similarity(lib, out, library_sha256="lib", cache_dir=tmp / "cache", mode=mode,
+                            plots=False, **kw)
+print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
+                  if before.get(k, 0) != n}))
+"""
+
+
+def _new_signatures(mode: str) -> dict:
+    probe = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
+                           timeout=600, cwd=REPO)
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    return json.loads(probe.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_warm_up_compiles_every_signature_a_job_uses(mode):
+    new = _new_signatures(mode)
+    if mode == "warm":
+        assert new == {}, f"jobs compiled signatures warm_up missed: {new}"
+    else:  # the probe sees what a job compiles when nothing warmed it up
+        assert "osler.kernels.molecules.pruned._pruned_top_k" in new
+        assert "osler.kernels.molecules.pruned._threshold_chunk" in new
