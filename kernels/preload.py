@@ -15,7 +15,12 @@ logger = logging.getLogger(__name__)
 
 def dask_setup(worker: Any = None) -> None:
     """Load the compiled kernels of every job family that runs on Dask workers."""
-    from osler.kernels.genome.warmup import warm_up
+    import time
 
-    seconds = warm_up()
-    logger.info("osler kernels loaded in %.2f s", seconds)
+    from osler.kernels.genome.warmup import warm_up as warm_up_genome
+    from osler.kernels.molecules.scores import warm_up as warm_up_molecules
+
+    started = time.perf_counter()
+    warm_up_genome()
+    warm_up_molecules()
+    logger.info("osler kernels loaded in %.2f s", time.perf_counter() - started)
