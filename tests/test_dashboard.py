@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from werkzeug.serving import make_server
 
-from osler.api.cli.embedded import free_port
 from tests.conftest import auth, npy_bytes, upload, wait_for_job
 from tests.test_reliability import slow_job, wait_running
 
@@ -38,13 +35,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 
 
 @pytest.fixture(scope="module")
-def base_url(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    thread.join(timeout=10)
+def base_url(live_url: str) -> str:
+    """The session's app served over HTTP (``tests/conftest.py``)."""
+    return live_url
 
 
 @pytest.fixture(scope="module")

@@ -83,3 +83,21 @@ def test_osler_tenant_set_and_show(tmp_path, redis_server, settings):
     assert "10/s" in run("show", name).stdout
     bad = run("set", name, "--rate", "fast")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_job_whose_outputs_pass_the_storage_quota_fails_clearly(client, token, settings):
+    from tests.conftest import wait_for_job
+
+    # Given room for the dataset and a little more, but not for a 60 x 60 matrix's artifacts
+    tenant = tenant_of(settings, token)
+    array = np.random.default_rng(0).integers(0, 3, (60, 50), dtype=np.int8)
+    dataset = upload(client, token, "m.npy", npy_bytes(array)).get_json()
+    QuotaStore(connect(settings), settings).set(tenant, max_storage=dataset["size"] + 1000)
+    job = client.post("/v1/jobs", json={"kind": "genome-distance", "params": {
+        "dataset": dataset["id"], "plots": False}}, headers=auth(token)).get_json()
+    done = wait_for_job(client, token, job["id"])
+    # Then it fails naming the quota, and none of its outputs stays
+    assert done["state"] == "failed" and done["error"]["type"] == "StorageQuotaExceeded", done
+    assert "quota" in done["error"]["message"] and done["artifacts"] == []
+    assert not list((settings.data_dir / "tenants" / tenant / "jobs").glob(
+        f"{job['id']}/artifacts"))

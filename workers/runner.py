@@ -256,6 +256,10 @@ def run_job(
         artifacts_dir = layout.artifacts_dir(job.owner, job.id)
         if not leases.holds(job_id, token):
             return None  # taken over while finishing: the other attempt publishes
+        over = _storage_over_quota(client, settings, layout, job.owner)
+        if over is not None:
+            outcome = store.mark_failed(job_id, "StorageQuotaExceeded", over)
+            return outcome
         if _publish(attempt_dir, artifacts_dir, store, job_id):
             _register_model(ctx, kind, result, artifacts_dir)
             outcome = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir),
@@ -271,6 +275,19 @@ def run_job(
         shutil.rmtree(work_dir, ignore_errors=True)
     sweep_expired_jobs(layout, settings.ttl_seconds)
     return outcome
+
+
+def _storage_over_quota(client: Any, settings: Settings, layout: DataLayout,
+                        owner: str) -> str | None:
+    """Why the tenant's outputs (this attempt's included) pass its storage quota, or None."""
+    from osler.workers.quotas import QuotaStore, folder_bytes
+
+    limit = QuotaStore(client, settings).get(owner).max_storage
+    used = folder_bytes(layout.tenant_dir(owner))
+    if used <= limit:
+        return None
+    return (f"the job's outputs bring the tenant's storage to {used} bytes, past its quota of "
+            f"{limit} bytes; delete datasets, jobs or models, or ask for a larger quota")
 
 
 def _remove_scratch(job_dir: Path) -> None:
