@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from osler.workers.audit import start_exporter
 from osler.workers.celery_app import app_settings, get_celery
@@ -42,6 +42,9 @@ HEARTBEAT_SECONDS = 5
 """How often a worker says it is alive; ``/readyz`` wants one seen within the TTL."""
 
 HEARTBEAT_TTL_SECONDS = 20
+
+SERVED_QUEUES: list[str] = []
+"""The queues of this worker (``osler worker`` sets them before the pool forks)."""
 
 
 def worker_key(hostname: str) -> str:
@@ -135,3 +138,25 @@ def _on_ready(sender: Any = None, **_: object) -> None:
 @worker_shutdown.connect
 def _on_shutdown(**_: object) -> None:
     _loops.shutdown()
+
+
+def warm_job_process() -> None:
+    """Import the compute kernels and load their compiled code in this pool process, so its first
+    job does not pay for it (the Dask workers do the same in ``osler.kernels.preload``)."""
+    try:
+        import osler.kernels.genome.distance  # noqa: F401  (the job kernel and its imports)
+        import osler.kernels.molecules.similarity_job  # noqa: F401
+        from osler.kernels.genome.warmup import warm_up
+
+        seconds = warm_up()
+        log.info(json.dumps({"event": "kernels_loaded", "seconds": round(seconds, 2)}))
+    except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first job
+        log.exception("warming the kernels failed")
+
+
+@worker_process_init.connect
+def _on_process_init(**_: object) -> None:
+    # In a thread: Celery gives a new pool process 4 s to report ready, and a first job that
+    # arrives meanwhile waits on numba's lock for the kernel it needs, not for all of them.
+    if COMPUTE in SERVED_QUEUES:
+        threading.Thread(target=warm_job_process, name="osler-warm-up", daemon=True).start()

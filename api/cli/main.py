@@ -72,7 +72,9 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    import osler.workers.worker_loops  # noqa: F401  (heartbeat, reconciler, Dask probe)
+    from osler.workers import worker_loops  # heartbeat, reconciler, Dask probe, warm-up
+
+    worker_loops.SERVED_QUEUES[:] = args.queues.split(",")
     from osler.workers.celery_app import make_celery, set_celery
 
     # Celery logs each task's return value at INFO: inference answers are patient data.
