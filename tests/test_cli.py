@@ -293,3 +293,18 @@ def test_logs_rerun_and_delete_from_the_command_line(stack, tmp_path):
     assert deleted.returncode == 0 and job_id in deleted.stdout
     gone = run(stack, "status", job_id)
     assert gone.returncode == 2 and "404" in gone.stderr
+
+
+def test_up_on_a_busy_port_says_so_at_once(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        result = osler("up", "--port", str(port), data_dir=tmp_path, timeout=60)
+        assert result.returncode == 2
+        assert f"port {port} is in use" in result.stderr and "--port" in result.stderr
+        assert time.monotonic() - started < 15  # no stack was started and waited for
