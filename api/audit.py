@@ -14,8 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from osler.api.auth import current_tenant, require_tenant
+from osler.api.query_args import limit_arg, refuse_unknown_args
 from osler.api.services import services
-from osler.workers.errors import BadRequest
+from osler.workers.audit import MAX_PAGE
 from osler.workers.ids import is_uuid4
 from osler.workers.redis_connection import REDIS_DOWN_ERRORS
 
@@ -89,13 +90,8 @@ def record(response: Response) -> Response:
 @bp.get("")
 def list_audit() -> dict[str, Any]:
     """The caller's tenant's records, oldest first: ``?since=&until=&action=&cursor=&limit=``."""
-    unknown = sorted(set(request.args) - QUERY_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
-    try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        raise BadRequest("limit must be an integer") from None
+    refuse_unknown_args(QUERY_FIELDS)
+    limit = limit_arg(100, MAX_PAGE)
     records, cursor = services().audit.query(
         current_tenant(),
         since=request.args.get("since") or None,

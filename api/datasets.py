@@ -9,6 +9,7 @@ from flask import Blueprint, request
 
 from osler.api.auth import current_tenant, require_tenant
 from osler.api.deidentify import deidentify_requested
+from osler.api.query_args import refuse_unknown_args
 from osler.api.services import services
 from osler.api.uploads import HashingFile
 from osler.workers.errors import BadRequest
@@ -53,9 +54,7 @@ def upload_dataset() -> tuple[dict[str, Any], int]:
 @bp.get("")
 def list_datasets() -> dict[str, Any]:
     """Newest first; ``?sha256=`` keeps those with that content (a client skips re-uploads)."""
-    unknown = sorted(set(request.args) - {"sha256"})
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    refuse_unknown_args({"sha256"})
     datasets = services().datasets.list(current_tenant())
     sha256 = request.args.get("sha256")
     if sha256 is not None:

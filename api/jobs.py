@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request, send_file
 from osler.api.auth import current_tenant, require_tenant
 from osler.api.job_json import job_json
 from osler.api.json_body import json_body
+from osler.api.query_args import limit_arg, refuse_unknown_args
 from osler.api.services import services
 from osler.api.validation import parse_job_request, resolve_inputs
 from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable
@@ -86,18 +87,11 @@ def _create_and_enqueue(kind: JobKind, params: dict[str, Any], tenant: str) -> J
 @bp.get("")
 def list_jobs() -> dict[str, Any]:
     """The caller's jobs, newest first: ``?state=&kind=&limit=&cursor=``."""
-    unknown = sorted(set(request.args) - LIST_QUERY_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}")
+    refuse_unknown_args(LIST_QUERY_FIELDS)
     state = request.args.get("state") or None
     if state is not None and state not in STATES:
         raise BadRequest(f"state must be one of {', '.join(STATES)}")
-    try:
-        limit = int(request.args.get("limit", 20))
-    except ValueError:
-        raise BadRequest("limit must be an integer") from None
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    limit = limit_arg(20, MAX_PAGE_SIZE)
     jobs, cursor = services().jobs.list(
         current_tenant(),
         state=state,
