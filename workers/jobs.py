@@ -215,6 +215,14 @@ class JobStore:
                 jobs.append(job)
         return jobs
 
+    def all_active_jobs(self) -> list[Job]:
+        """Every tenant's queued and running jobs (what the reconciler looks at)."""
+        prefix = _tenant_active_key("")
+        jobs = []
+        for key in self.redis.scan_iter(prefix + "*"):
+            jobs += self.active_jobs(key.removeprefix(prefix))
+        return jobs
+
     def list(
         self,
         owner: str,

@@ -83,15 +83,6 @@ class Reconciler:
         self._missing_since: dict[str, float] = {}
         self._token = uuid.uuid4().hex
 
-    def _active_jobs(self) -> list[Job]:
-        jobs = []
-        for key in self.store.redis.scan_iter("osler:active:*"):
-            for job_id in self.store.redis.smembers(key):
-                job = self.store.load(job_id)
-                if job is not None and not job.finished:
-                    jobs.append(job)
-        return jobs
-
     def run_once(self) -> dict[str, int]:
         """One pass (skipped while another process holds the lock). Counts what it did."""
         client = self.store.redis
@@ -101,7 +92,7 @@ class Reconciler:
                 return {"skipped": 1}
             client.pexpire(LOCK_KEY, lock_ms)
         counts = {"requeued_lost_lease": 0, "requeued_lost_message": 0, "failed": 0}
-        jobs = self._active_jobs()
+        jobs = self.store.all_active_jobs()
         in_broker = broker_job_ids(client, fresh_seconds=self.grace_seconds)
         now = time.monotonic()
         seen_missing = set()
