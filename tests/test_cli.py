@@ -293,6 +293,17 @@ def test_logs_rerun_and_delete_from_the_command_line(stack, tmp_path):
     assert deleted.returncode == 0 and job_id in deleted.stdout
     gone = run(stack, "status", job_id)
     assert gone.returncode == 2 and "404" in gone.stderr
+    for command in ("logs", "delete", "rerun"):
+        unknown = run(stack, command, job_id)
+        assert unknown.returncode == 2 and "404" in unknown.stderr, (command, unknown.stderr)
+        assert "Traceback" not in unknown.stderr
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
+    for name, value in (("OSLER_METRICS", "maybe"), ("OSLER_LEASE_SECONDS", "soon")):
+        result = osler("jobs", data_dir=tmp_path, **{name: value})
+        assert result.returncode == 2 and name in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_up_on_a_busy_port_says_so_at_once(tmp_path):

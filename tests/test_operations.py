@@ -151,6 +151,7 @@ def test_delete_and_rerun_follow_the_rules(client, token, new_token, settings):
     other = new_token("b")
     assert client.delete(f"/v1/jobs/{job['id']}", headers=auth(other)).status_code == 404
     assert client.post(f"/v1/jobs/{job['id']}/rerun", headers=auth(other)).status_code == 404
+    assert client.get(f"/v1/jobs/{job['id']}/logs", headers=auth(other)).status_code == 404
     # Rerun: a new job with the same kind and params
     rerun = client.post(f"/v1/jobs/{job['id']}/rerun", headers=auth(token))
     assert rerun.status_code == 202
