@@ -55,8 +55,13 @@ def filesystem(location: str) -> Any:
 
     if not is_remote(location):
         return fsspec.filesystem("file", auto_mkdir=True)
-    # Listings are not cached: other hosts write the same store.
-    return fsspec.filesystem(str(location).partition("://")[0], use_listings_cache=False)
+    scheme = str(location).partition("://")[0]
+    if scheme != "s3":
+        return fsspec.filesystem(scheme)
+    # Listings are not cached: other hosts write the same store. The endpoint is named, so a
+    # process that talks to two stores (tests) gets one filesystem object for each.
+    return fsspec.filesystem("s3", use_listings_cache=False,
+                             endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
 
 
 def strip_scheme(location: str) -> str:
