@@ -173,13 +173,18 @@ class ObjectStore:
             self.fs.copy(self._path(stored.key), self._path(f"{target.strip('/')}/{relative}"))
 
     def delete(self, prefix: str) -> None:
-        """Remove the object or every object under ``prefix`` (nothing there is fine)."""
+        """Remove the object or every object under ``prefix`` (nothing there is fine).
+
+        Stores with real folders behind their S3 face (SeaweedFS's filer) keep a folder whose
+        objects were deleted, listed as an empty prefix; a second pass removes it."""
         path = self._path(prefix)
-        try:
-            if self.fs.exists(path):
+        for _ in range(3):
+            try:
+                if not self.fs.exists(path):
+                    return
                 self.fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            pass
+            except FileNotFoundError:
+                return
 
 
 _stores: dict[str, ObjectStore] = {}
