@@ -6,6 +6,7 @@ Run from the repository root::
     python bench/genome_distance.py --n 20000 --m 20000 --metrics ibs --formats bed --no-peers
     python bench/genome_distance.py --missing 0.02 --metrics ibs king --formats bed --alternate
     python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers [--settle 30]
+    python bench/genome_distance.py --missing 0.02 --metrics ibs --storage s3
 
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
 and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``; ``--missing`` sets that share of its
@@ -20,7 +21,9 @@ with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2 links the slow refere
 default). ``--cold`` instead times the first job of a fresh stack (no warm-up: its Dask workers
 have just started) against the same job run again right after. The peak RSS summed over every
 process of the stack (gateway, Celery workers, Dask scheduler and workers, Redis) is sampled
-while jobs run.
+while jobs run. ``--storage s3`` instead runs the ``.bed`` job of each metric on two embedded
+stacks side by side, one on the default file store and one on a local SeaweedFS S3 store
+(``bench/stores.py``), alternating, and prints the medians and the s3/file ratio.
 """
 
 from __future__ import annotations
@@ -160,6 +163,32 @@ def time_cold_first_job(client: OslerClient, inputs: dict[str, Path],
                   + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
 
 
+def time_storage_backends(bed: Path, root: Path, args: argparse.Namespace) -> None:
+    """Each metric's ``.bed`` job on a file store and on an S3 store, alternating."""
+    from stores import BACKENDS, ratio_line, storage_stacks  # bench/stores.py, beside this
+
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    with storage_stacks(root, list(BACKENDS)) as clients:
+        datasets = {backend: client.upload(bed)["id"] for backend, client in clients.items()}
+        for backend, client in clients.items():
+            for metric in args.metrics:  # warm-up: numba caches, the Dask hosts' input cache
+                time_service(client, datasets[backend], metric, 1)
+        for metric in args.metrics:
+            runs: dict[str, list[float]] = {backend: [] for backend in clients}
+            phases: dict[str, dict[str, float]] = {}
+            for _ in range(args.repeats):
+                for backend, client in clients.items():
+                    took, phases[backend] = time_service(client, datasets[backend], metric, 1)
+                    runs[backend].append(took)
+            for backend in clients:
+                print(f"  {backend} runs {', '.join(f'{t:.2f}' for t in runs[backend])}; "
+                      f"last phases {phases[backend]}")
+            print(ratio_line(f"osler {metric} from .bed, n={args.n} m={args.m}, POST -> "
+                             f"succeeded (median of {args.repeats})",
+                             {b: statistics.median(t) for b, t in runs.items()}), flush=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -178,6 +207,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=0.0,
                         help="with --cold: seconds to wait after start-up before the first job "
                              "(the Dask workers finish starting meanwhile)")
+    parser.add_argument("--storage", choices=["s3"],
+                        help="time the .bed jobs on s3:// against file:// in one run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +221,10 @@ def main() -> None:
         print(f"cohort: {args.n} samples x {args.m} variants (Balding-Nichols, 3 populations), "
               f"{float((genotypes < 0).mean()):.2%} missing calls")
 
+        if args.storage:
+            bed = inputs.get("bed") or write_bed_zip(genotypes, root)
+            time_storage_backends(bed, root, args)
+            return
         numpy_s = None
         if not args.no_peers:
             a = genotypes.astype(np.float32)

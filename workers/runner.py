@@ -287,6 +287,7 @@ def run_job(
             return None  # taken over while finishing: the other attempt publishes
         over = _storage_over_quota(client, settings, objects, job.owner, files.local_bytes())
         if over is not None:
+            files.end(published=False)  # none of its outputs stays once the failure shows
             return store.mark_failed(job_id, "StorageQuotaExceeded", over)
         artifacts = files.publish()
         _register_model(ctx, kind, result)
