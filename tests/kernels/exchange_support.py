@@ -65,6 +65,9 @@ def seaweedfs(folder: Path) -> Iterator[str]:
     saved = {name: os.environ.get(name) for name in S3_ENV}
     os.environ.update(AWS_ACCESS_KEY_ID="osler", AWS_SECRET_ACCESS_KEY="osler-secret",
                       AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3}", AWS_REGION="us-east-1")
+    # fsspec keeps the first S3 filesystem of a process (with the endpoint of its time): drop it
+    # so that this server's variables are used, and again on exit
+    s3fs.S3FileSystem.clear_instance_cache()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -81,6 +84,7 @@ def seaweedfs(folder: Path) -> Iterator[str]:
         process.kill()  # SIGKILL: nothing of the store is kept
         process.wait()
         log.close()
+        s3fs.S3FileSystem.clear_instance_cache()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
