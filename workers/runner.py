@@ -109,6 +109,25 @@ class JobContext:
     def input_path(self, param: str) -> Path:
         return self.datasets.path(self.input_dataset(param))
 
+    def artifact_path(self, job_id: str, name: str) -> Path:
+        """A local, readable path of artifact ``name`` of a succeeded job of this job's owner.
+
+        Raises InputError (the job fails with its message) when there is no such job (another
+        tenant's is as unknown as a missing one), it has not succeeded, or it has no artifact
+        ``name`` (any more).
+        """
+        job = self.store.load(job_id)
+        if job is None or job.owner != self.job.owner:
+            raise InputError(f"no job with id {job_id!r}")
+        if job.state != SUCCEEDED:
+            raise InputError(f"job {job_id} is {job.state}; only a succeeded job's artifacts "
+                             "can be read")
+        path = DataLayout(self.settings.data_dir).artifacts_dir(job.owner, job.id) / name
+        listed = any(a["name"] == name for a in job.artifacts)
+        if Path(name).name != name or not listed or not path.is_file():
+            raise InputError(f"job {job_id} has no artifact {name!r}")
+        return path
+
     def progress(self, fraction: float, message: str) -> None:
         """The kernels' progress callback: throttled writes; raises JobCancelled when cancelled
         and LeaseLost when another attempt took the job over."""
