@@ -32,6 +32,7 @@ import numpy as np
 from osler.kernels.blocked import MatrixFile, TileFunction, extend_blockwise
 from osler.kernels.errors import InputError
 from osler.kernels.genome.genotypes import Genotypes
+from osler.kernels.genome.options import EXTENDS_SAME, GRM_NOT_EXTENDED
 from osler.kernels.incremental import (
     INPUTS_ARTIFACT,
     PriorJob,
@@ -45,11 +46,7 @@ from osler.kernels.progress import ProgressCallback
 
 KIND = "genome-distance"
 
-GRM_REFUSAL = (
-    "extends: a grm matrix cannot be extended: its standardisation uses the allele frequencies "
-    "of all samples, so adding samples changes every entry of the earlier matrix; submit the "
-    "grm job without extends (a full computation)"
-)
+GRM_REFUSAL = f"extends: {GRM_NOT_EXTENDED}"
 
 DIGEST_CHUNK_BYTES = 8 << 20
 """Bytes of genotypes read at a time while they are digested."""
@@ -235,7 +232,7 @@ def check_prior(prior: PriorJob, cohort: Genotypes, metric: str, maf: float | No
     if metric == "grm":
         raise InputError(GRM_REFUSAL)
     record = prior.record(KIND)
-    for name, value in (("metric", metric), ("maf", maf), ("geno", geno)):
+    for name, value in zip(EXTENDS_SAME, (metric, maf, geno), strict=True):
         if record.get(name) != value:
             raise prior.mismatch(f"{name} is {value!r} here and {record.get(name)!r} in that job")
     n, m_all = cohort.shape
