@@ -139,3 +139,43 @@ def test_a_grown_library_extends_an_all_pairs_job(client, token) -> None:
             {**base, "library": new_lib["id"], "extends": top["id"]},
             "params.extends: the job it names ran mode top-k; only an all-pairs job can be "
             "extended")
+
+
+def test_artifact_path_reads_only_a_succeeded_job_of_the_same_owner(settings, tmp_path) -> None:
+    import uuid
+
+    from osler.kernels.errors import InputError
+    from osler.workers.ids import new_id
+    from osler.workers.jobs import Job, JobStore
+    from osler.workers.layout import DataLayout, describe_artifacts
+    from osler.workers.redis_connection import connect
+    from osler.workers.runner import JobContext
+
+    store = JobStore(connect(settings), settings.ttl_seconds)
+    owner, other = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("owner", "other"))
+    earlier = store.create(owner, "genome-distance", {})
+    store.mark_running(earlier.id, 3, "token", 30)
+    folder = DataLayout(settings.data_dir).artifacts_dir(owner, earlier.id)
+    folder.mkdir(parents=True)
+    (folder / "inputs.json").write_text("{}")
+    store.mark_succeeded(earlier.id, {}, describe_artifacts(folder), "token")
+    running = store.create(owner, "genome-distance", {})
+    store.mark_running(running.id, 3, "token", 30)
+
+    def context(tenant: str) -> JobContext:
+        job = Job(id=new_id(), kind="genome-distance", owner=tenant, params={})
+        return JobContext(job, settings, store, None, tmp_path, tmp_path)  # type: ignore[arg-type]
+
+    assert context(owner).artifact_path(earlier.id, "inputs.json") == folder / "inputs.json"
+    for tenant, job_id, name, message in (
+        (other, earlier.id, "inputs.json", f"no job with id '{earlier.id}'"),
+        (owner, new_id(), "inputs.json", "no job with id"),
+        (owner, running.id, "inputs.json", "is running; only a succeeded job's artifacts"),
+        (owner, earlier.id, "matrix.npy", "has no artifact 'matrix.npy'"),
+        (owner, earlier.id, "../inputs.json", "has no artifact"),
+    ):
+        with pytest.raises(InputError, match=message):
+            context(tenant).artifact_path(job_id, name)
+    (folder / "inputs.json").unlink()  # listed on the record, gone from the disk
+    with pytest.raises(InputError, match="has no artifact 'inputs.json'"):
+        context(owner).artifact_path(earlier.id, "inputs.json")

@@ -83,6 +83,9 @@ def genotype_digests(cohort: Genotypes, prefix: int | None = None) -> tuple[str,
     cleared), an int8 matrix as its rows' bytes; both are read with plain reads, in chunks.
     """
     n, m = cohort.shape
+    if prefix == n:
+        whole_only, _ = genotype_digests(cohort)
+        return whole_only, whole_only
     whole = hashlib.sha256()
     first = hashlib.sha256() if prefix is not None else None
     if cohort.is_bed:
