@@ -35,7 +35,6 @@ from osler.kernels.genome import metrics as gm
 from osler.kernels.genome.bed import count_bed_block
 from osler.kernels.genome.genotypes import Genotypes, load_genotypes
 from osler.kernels.genome.options import METRICS
-from osler.kernels.incremental import PriorJob
 from osler.kernels.progress import ProgressCallback, report
 
 PLINK_SUFFIX = {"dot": "dot", "ibs": "mibs", "1-ibs": "mdist", "allele-ct": "dist",
@@ -55,7 +54,7 @@ def run_genome_distance(
     maf: float | None = None,
     geno: float | None = None,
     plots: bool = True,
-    extends: PriorJob | None = None,
+    extends: incremental.PriorJob | None = None,
     client: Any = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
