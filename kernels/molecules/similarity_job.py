@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from osler.kernels.errors import InputError
+from osler.kernels.incremental import PriorJob
 from osler.kernels.locations import LOCAL, Exchange
+from osler.kernels.molecules import incremental
 from osler.kernels.molecules import scores as similarity
 from osler.kernels.molecules.fingerprints import (
     FingerprintSet,
@@ -91,6 +93,7 @@ def run_drug_similarity(
     id_column: str = "id",
     block_size: int | None = None,
     plots: bool = True,
+    extends: PriorJob | None = None,
     client=None,
     progress: ProgressCallback | None = None,
     exchange: Exchange = LOCAL,
@@ -131,6 +134,10 @@ def run_drug_similarity(
         search the whole library). Results do not depend on it.
     plots : bool
         Write ``hits.png`` and ``similarity_histogram.png``.
+    extends : PriorJob, optional
+        ``all-pairs``: a finished all-pairs job whose library is this library's first
+        molecules; its scores are copied and only the new ones computed
+        (:mod:`.incremental`). Every all-pairs job writes ``inputs.json`` for this.
     client : distributed.Client, optional
         Spread fingerprint shards and similarity blocks over Dask workers.
     progress : callable, optional
@@ -148,7 +155,8 @@ def run_drug_similarity(
         n_invalid_queries, n_invalid_library, comparisons`` (queries × library),
         ``pairs_computed`` (distinct pairs scored), ``n_hits``, ``mean_best_similarity``,
         ``library_cached``, ``seconds`` per stage, ``pairs_per_second`` (distinct pairs scored
-        per second of the similarity stage) and ``artifacts``.
+        per second of the similarity stage) and ``artifacts``; with ``extends``, also
+        ``extends`` and ``rows_computed`` (``columns_computed`` for queries and a library).
 
     Raises
     ------
@@ -181,19 +189,26 @@ def run_drug_similarity(
             raise InputError(f"queries have {queries.n_bits}-bit fingerprints but the library has "
                              f"{library.n_bits}-bit ones")
     seconds["fingerprints"] = time.perf_counter() - start
+    grown = None if extends is None else incremental.check_prior(
+        extends, mode=mode, metric=metric, library=library,
+        queries=None if self_search else queries)
 
     start = time.perf_counter()
     compute = {"all-pairs": _all_pairs, "top-k": _top_k, "threshold": _threshold}[mode]
     hits, hist, pairs = compute(queries, library, out_dir, metric=metric, k=k,
                                 threshold=threshold, self_search=self_search,
                                 block_size=block_size, max_hits=max_hits, client=client,
-                                progress=_scaled(progress, 0.2, 0.92, ""), exchange=exchange)
+                                progress=_scaled(progress, 0.2, 0.92, ""), exchange=exchange,
+                                **({"grown": grown} if grown is not None else {}))
     seconds["similarity"] = time.perf_counter() - start
 
     start = time.perf_counter()
     report(progress, 0.93, "writing hits")
     _write_hits(out_dir / "hits.csv", queries, library, hits)
     _write_invalid(out_dir / "invalid.csv", library, None if self_search else queries)
+    extension = incremental.finish(out_dir, metric=metric, library=library,
+                                   queries=None if self_search else queries,
+                                   grown=grown) if mode == "all-pairs" else {}
     if plots:
         report(progress, 0.96, "drawing")
         _plots(out_dir, queries, library, hits, hist, metric)
@@ -221,6 +236,7 @@ def run_drug_similarity(
         "seconds": {key: round(v, 3) for key, v in seconds.items()},
         "pairs_per_second": round(pairs / max(seconds["similarity"], 1e-9)),
         "artifacts": sorted(p.name for p in out_dir.iterdir()),
+        **extension,
     }
 
 
@@ -412,7 +428,7 @@ def _hits_histogram(hits: Hits) -> np.ndarray:
 
 def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
                k: int, threshold: float | None, self_search: bool, block_size: int | None,
-               max_hits: int | None, client, progress, exchange: Exchange):
+               max_hits: int | None, client, progress, exchange: Exchange, grown=None):
     n_q, n_l = len(queries), len(library)
     edge = block_size or TILE_ROWS
     matrix_path = out_dir / "matrix.npy"
@@ -422,14 +438,24 @@ def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, 
     query_path = exchange.share(queries.fps_path)
     library_path = exchange.share(library.fps_path)
     send_back = exchange.remote  # the workers may not see matrix.npy: tiles come back here
-    blocks = [
-        _block(query_path, library_path, library, q0, min(n_q, q0 + edge), l0,
-               min(n_l, l0 + edge), metric=metric, k=k, threshold=threshold,
-               self_search=self_search, matrix_path=None if send_back else str(matrix_path),
-               send_back=send_back)
-        for q0 in range(0, n_q, edge) for l0 in range(q0 if self_search else 0, n_l, edge)]
+    if grown is not None:
+        # An extension copies the earlier matrix by path: with workers that share only the
+        # store it runs here, in the job's process.
+        client = None if send_back else client
+        blocks = incremental.extension_blocks(
+            grown, queries, library, matrix_path, edge, metric=metric, k=k,
+            threshold=threshold, self_search=self_search)
+        task = incremental.extension_task
+    else:
+        blocks = [
+            _block(query_path, library_path, library, q0, min(n_q, q0 + edge), l0,
+                   min(n_l, l0 + edge), metric=metric, k=k, threshold=threshold,
+                   self_search=self_search,
+                   matrix_path=None if send_back else str(matrix_path), send_back=send_back)
+            for q0 in range(0, n_q, edge) for l0 in range(q0 if self_search else 0, n_l, edge)]
+        task = tile_task
     try:
-        return _consume(blocks, tile_task, client, n_q, k, progress, "all-pairs",
+        return _consume(blocks, task, client, n_q, k, progress, "all-pairs",
                         matrix_path=matrix_path)
     except BaseException:
         matrix_path.unlink(missing_ok=True)  # never leave a half-filled matrix as an artifact
