@@ -147,24 +147,28 @@ def test_artifact_path_reads_only_a_succeeded_job_of_the_same_owner(settings, tm
     from osler.kernels.errors import InputError
     from osler.workers.ids import new_id
     from osler.workers.jobs import Job, JobStore
-    from osler.workers.layout import DataLayout, describe_artifacts
+    from osler.workers.attempt_files import AttemptFiles
+    from osler.workers.layout import describe_artifacts
     from osler.workers.redis_connection import connect
     from osler.workers.runner import JobContext
+    from osler.workers.storage import open_store
 
     store = JobStore(connect(settings), settings.ttl_seconds)
     owner, other = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("owner", "other"))
     earlier = store.create(owner, "genome-distance", {})
     store.mark_running(earlier.id, 3, "token", 30)
-    folder = DataLayout(settings.data_dir).artifacts_dir(owner, earlier.id)
+    objects = open_store(settings)
+    folder = AttemptFiles(objects, settings, owner, earlier.id, 1).out_dir  # a file store's
     folder.mkdir(parents=True)
     (folder / "inputs.json").write_text("{}")
-    store.mark_succeeded(earlier.id, {}, describe_artifacts(folder), "token")
+    store.mark_succeeded(earlier.id, {}, describe_artifacts(folder), "token", 1)
     running = store.create(owner, "genome-distance", {})
     store.mark_running(running.id, 3, "token", 30)
 
     def context(tenant: str) -> JobContext:
         job = Job(id=new_id(), kind="genome-distance", owner=tenant, params={})
-        return JobContext(job, settings, store, None, tmp_path, tmp_path)  # type: ignore[arg-type]
+        files = AttemptFiles(objects, settings, tenant, job.id, 1)
+        return JobContext(job, settings, store, None, files)  # type: ignore[arg-type]
 
     assert context(owner).artifact_path(earlier.id, "inputs.json") == folder / "inputs.json"
     for tenant, job_id, name, message in (
