@@ -145,9 +145,9 @@ def test_artifact_path_reads_only_a_succeeded_job_of_the_same_owner(settings, tm
     import uuid
 
     from osler.kernels.errors import InputError
+    from osler.workers.attempt_files import AttemptFiles
     from osler.workers.ids import new_id
     from osler.workers.jobs import Job, JobStore
-    from osler.workers.attempt_files import AttemptFiles
     from osler.workers.layout import describe_artifacts
     from osler.workers.redis_connection import connect
     from osler.workers.runner import JobContext
