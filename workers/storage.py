@@ -47,8 +47,14 @@ class ObjectStore:
         self.url = str(url).rstrip("/")
         self.cache = cache
         self.remote = is_remote(self.url)
-        self.fs: Any = filesystem(self.url)
         self._root = strip_scheme(self.url).rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, looked up on each use: fsspec keeps one per process and
+        thread, and an S3 filesystem made before a fork cannot be used after it (the Celery
+        pool forks after start-up has checked the store)."""
+        return filesystem(self.url)
 
     def ensure_ready(self) -> None:
         """Make the store's root (a bucket: create it when missing); raises when unreachable."""
