@@ -171,10 +171,14 @@ class ObjectStore:
         self.fs.put_file(str(path), self._path(key))
 
     def put_tree(self, folder: Path, prefix: str) -> None:
-        """Copy every file under a local folder to keys under ``prefix``."""
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file():
-                self.put_file(path, f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}")
+        """Copy every file under a local folder to keys under ``prefix`` (a bucket receives
+        them concurrently)."""
+        paths = [path for path in sorted(Path(folder).rglob("*")) if path.is_file()]
+        if not paths:
+            return
+        keys = [self._path(f"{prefix.strip('/')}/{p.relative_to(folder).as_posix()}")
+                for p in paths]
+        self.fs.put([str(p) for p in paths], keys)
 
     def move(self, source: str, target: str) -> None:
         """Give an object another key (a rename in a folder, copy and delete in a bucket)."""
