@@ -399,7 +399,8 @@ def main() -> None:
             del a, d
             print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
                   f"{numpy_s:.2f} s")
-            for metric in [] if args.alternate else args.metrics:
+            # PLINK reads the .bed fileset, which only --formats bed writes
+            for metric in [] if args.alternate or "bed" not in inputs else args.metrics:
                 plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}",
                                      args.repeats)
                 if plink_s is not None:
