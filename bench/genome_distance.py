@@ -315,15 +315,16 @@ def compare_sgkit(genotypes: np.ndarray, sgkit_dir: Path, osler: dict[str, np.nd
             print("      sgkit + 1/2 x (share of the variants called in both where both are "
                   f"het) vs osler ibs: {_max_abs(ours + 0.5 * both_het, theirs)}; "
                   f"sgkit's diagonal {np.diag(ours).min():.4f}..{np.diag(ours).max():.4f} "
-                  f"(1 - het share / 2), osler's {np.diag(theirs).min():.4f}..."
+                  f"(1 - het share / 2), osler's {np.diag(theirs).min():.4f}.."
                   f"{np.diag(theirs).max():.4f}")
         elif metric == "grm":
-            counts = np.where(genotypes >= 0, genotypes, 0).astype(np.float64)
-            p = counts.sum(axis=0) / (2.0 * called.sum(axis=0))
-            centred = (called * (counts - 2.0 * p)).astype(np.float32)
-            weights = (called * (2.0 * p), called * (1.0 - p))
-            vanraden = (centred @ centred.T) / (weights[0].astype(np.float32)
-                                                @ weights[1].astype(np.float32).T)
+            counts = np.where(genotypes >= 0, genotypes, 0).astype(np.float32)
+            p = (counts.sum(axis=0, dtype=np.float64)
+                 / (2.0 * called.sum(axis=0, dtype=np.float64))).astype(np.float32)
+            centred = called * (counts - 2.0 * p)
+            del counts
+            vanraden = (centred @ centred.T) / ((called * (2.0 * p)) @ (called * (1.0 - p)).T)
+            del centred
             print("      sgkit vs VanRaden's formula in numpy (sum over variants called in both "
                   "of (g_i - 2p)(g_j - 2p) / sum of 2p(1 - p), float32): "
                   f"{_max_abs(ours, vanraden)}")

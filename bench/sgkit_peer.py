@@ -69,14 +69,14 @@ def genotype_dataset(genotypes: np.ndarray, chunks: tuple[int, int]) -> xr.Datas
 
 def sample_pcs(genotypes: np.ndarray, components: int = 2) -> np.ndarray:
     """Top principal components (samples x components) of the standardised, mean-imputed calls."""
-    g = genotypes.astype(np.float32)
     called = genotypes >= 0
-    g[~called] = 0.0
-    mean = g.sum(axis=0) / np.maximum(called.sum(axis=0), 1)
-    sd = np.sqrt(mean / 2.0 * (1.0 - mean / 2.0) * 2.0)
-    x = np.where(called, g - mean, 0.0).astype(np.float32)
+    x = np.where(called, genotypes, 0).astype(np.float32)
+    mean = x.sum(axis=0, dtype=np.float64) / np.maximum(called.sum(axis=0), 1)  # 2p
+    sd = np.sqrt(mean * (1.0 - mean / 2.0))  # sqrt(2p(1 - p))
+    x -= mean.astype(np.float32)
+    x[~called] = 0.0
     x /= np.where(sd > 0, sd, 1.0).astype(np.float32)
-    values, vectors = np.linalg.eigh(x.astype(np.float64) @ x.T.astype(np.float64))
+    values, vectors = np.linalg.eigh((x @ x.T).astype(np.float64))
     top = np.argsort(values)[::-1][:components]
     return vectors[:, top] * np.sqrt(np.maximum(values[top], 0.0))
 
