@@ -27,6 +27,9 @@ class DerivedCache:
         in_store = store.local_folder(self.key)
         self.folder = in_store if in_store is not None else Path(scratch)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.known: dict[str, str] = {}
+        """Local paths of stored entries' files, to the location each was copied from (a Dask
+        task reads them from the store, which it may already have cached: no upload)."""
         if store.remote:
             self._link_stored_entries()
 
@@ -39,6 +42,9 @@ class DerivedCache:
             if not self.store.exists(f"{entry}/{COMPLETE_MARK}"):
                 continue  # still being uploaded by another job
             link.symlink_to(self.store.local_tree(entry), target_is_directory=True)
+            for stored in self.store.files(entry):
+                relative = stored.key[len(entry):].lstrip("/")
+                self.known[str(link / relative)] = self.store.location(stored.key)
 
     def save_new_entries(self) -> None:
         """Upload the complete entries this job made (a bucket only)."""

@@ -199,6 +199,7 @@ class JobContext:
         key = f"{LAYOUT.dataset(dataset.owner, dataset.id)}/cache/{namespace}"
         cache = DerivedCache(self.objects, key, self.work_dir / "derived" / namespace)
         self._derived.append(cache)
+        self._stored_copies.update(cache.known)
         return cache.folder
 
     def save_derived(self) -> None:
