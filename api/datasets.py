@@ -1,4 +1,5 @@
-"""``/v1/datasets``: upload (streamed to disk, hashed while streaming), list, read, delete."""
+"""``/v1/datasets``: upload (streamed into the store, hashed while streaming), list, read,
+delete."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from osler.api.auth import current_tenant, require_tenant
 from osler.api.deidentify import deidentify_requested
 from osler.api.query_args import refuse_unknown_args
 from osler.api.services import services
-from osler.api.uploads import HashingFile
+from osler.api.uploads import StoreUpload
 from osler.workers.errors import BadRequest
 
 bp = Blueprint("datasets", __name__, url_prefix="/v1/datasets")
@@ -27,6 +28,7 @@ def upload_dataset() -> tuple[dict[str, Any], int]:
         raise BadRequest("upload a dataset as multipart/form-data with one part named 'file'")
     parts = request.files
     streams = [part.stream for name in parts for part in parts.getlist(name)]
+    stored: list[StoreUpload] = []
     try:
         names = list(parts.keys())
         if names != ["file"] or len(parts.getlist("file")) != 1:
@@ -35,19 +37,21 @@ def upload_dataset() -> tuple[dict[str, Any], int]:
             )
         upload = parts["file"]
         staged = upload.stream
-        if not isinstance(staged, HashingFile):
+        if not isinstance(staged, StoreUpload):
             raise BadRequest("the 'file' part must be a file upload")
         if staged.size == 0:
             raise BadRequest("the uploaded file is empty")
-        staged.flush()
-        dataset = services().datasets.add(
-            current_tenant(), upload.filename or "", staged.path, staged.size, staged.sha256,
-            deidentify=deidentify_requested(),
+        staged.finish()
+        svc = services()
+        dataset = svc.datasets.add(
+            current_tenant(), staged.dataset_id, upload.filename or "", staged.key, staged.size,
+            staged.sha256, deidentify=deidentify_requested(), tmp_dir=svc.settings.data_dir,
         )
+        stored.append(staged)
         return dataset.public(), 201
     finally:
         for stream in streams:
-            if isinstance(stream, HashingFile):
+            if isinstance(stream, StoreUpload) and stream not in stored:
                 stream.discard()
 
 

@@ -3,7 +3,6 @@ event log, and what happens to a job after it finished."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from flask import Blueprint, Response
@@ -15,6 +14,7 @@ from osler.api.validation import validate_params
 from osler.workers.errors import Conflict, InvalidParams
 from osler.workers.job_log import read_events
 from osler.workers.kinds import get_kind
+from osler.workers.layout import LAYOUT
 
 bp = Blueprint("job_lifecycle", __name__, url_prefix="/v1/jobs")
 bp.before_request(require_tenant)
@@ -40,7 +40,7 @@ def delete_job(job_id: str) -> tuple[str, int]:
     if not job.finished:
         raise Conflict(f"job {job_id} is {job.state}; cancel it first")
     svc.jobs.delete(job)
-    shutil.rmtree(svc.layout.job_dir(job.owner, job.id), ignore_errors=True)
+    svc.objects.delete(LAYOUT.job(job.owner, job.id))
     return "", 204
 
 

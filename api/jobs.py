@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, request, send_file, stream_with_context
 
 from osler.api.auth import current_tenant, require_tenant
 from osler.api.job_json import job_json
@@ -14,6 +14,7 @@ from osler.api.json_body import json_body
 from osler.api.query_args import limit_arg, refuse_unknown_args
 from osler.api.services import services
 from osler.api.validation import parse_job_request, resolve_inputs
+from osler.workers.attempt_files import artifact_key
 from osler.workers.errors import BadRequest, NotFound, ServiceUnavailable
 from osler.workers.idempotency import body_fingerprint
 from osler.workers.job_states import MAX_PAGE_SIZE, MAX_WAIT_SECONDS, STATES
@@ -140,7 +141,17 @@ def download_artifact(job_id: str, name: str) -> Response:
     entry = next((a for a in job.artifacts if a["name"] == name), None)
     if entry is None:
         raise NotFound(f"job {job_id} has no artifact {name!r}")
-    path = svc.layout.artifacts_dir(job.owner, job.id) / entry["name"]
-    if not path.is_file():
+    key = artifact_key(job.owner, job.id, job.published_attempt or 0, entry["name"])
+    size = svc.objects.size(key)
+    if size is None:
         raise NotFound(f"artifact {name!r} of job {job_id} has expired")
-    return send_file(path, mimetype=entry["media_type"], as_attachment=True, download_name=name)
+    local = svc.objects.local_folder(key)
+    if local is not None:
+        return send_file(local, mimetype=entry["media_type"], as_attachment=True,
+                         download_name=name)
+    # From a bucket the bytes stream through: one chunk in memory, whatever the size.
+    response = Response(stream_with_context(svc.objects.stream(key)),
+                        mimetype=entry["media_type"])
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

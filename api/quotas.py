@@ -9,7 +9,7 @@ from flask import Response, request
 from osler.api.problems import problem_response
 from osler.api.services import services
 from osler.workers.errors import QuotaExceeded, StorageQuotaExceeded
-from osler.workers.quotas import folder_bytes
+from osler.workers.quotas import storage_used
 
 STORING_ENDPOINTS = {"datasets.upload_dataset", "jobs.submit_job"}
 
@@ -25,7 +25,7 @@ def enforce(tenant: str) -> None:
                             limit=quota.rate, retry_after=max(1, math.ceil(retry_after)))
     if request.endpoint not in STORING_ENDPOINTS:
         return
-    used = folder_bytes(svc.layout.tenant_dir(tenant))
+    used = storage_used(svc.objects, tenant)
     incoming = request.content_length or 0 if request.endpoint == "datasets.upload_dataset" else 0
     if used + incoming > quota.max_storage or used >= quota.max_storage:
         raise StorageQuotaExceeded(

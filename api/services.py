@@ -11,11 +11,11 @@ from osler.workers.celery_app import make_celery
 from osler.workers.datasets import DatasetStore
 from osler.workers.idempotency import IdempotencyStore
 from osler.workers.jobs import JobStore
-from osler.workers.layout import DataLayout
 from osler.workers.models import ModelStore
 from osler.workers.quotas import QuotaStore
 from osler.workers.redis_connection import connect
 from osler.workers.settings import Settings
+from osler.workers.storage import open_store
 from osler.workers.tenants import TenantStore
 from osler.workers.webhooks import WebhookStore
 
@@ -26,10 +26,10 @@ class Services:
 
     def __post_init__(self) -> None:
         self.redis = connect(self.settings)
-        self.layout = DataLayout(self.settings.data_dir)
+        self.objects = open_store(self.settings)
         self.jobs = JobStore(self.redis, self.settings.ttl_seconds)
-        self.datasets = DatasetStore(self.redis, self.layout)
-        self.models = ModelStore(self.redis, self.layout)
+        self.datasets = DatasetStore(self.redis, self.objects)
+        self.models = ModelStore(self.redis, self.objects)
         self.tenants = TenantStore(self.redis)
         self.audit = AuditStore(self.redis, self.settings.audit_retention_days)
         self.webhooks = WebhookStore(self.redis, self.settings.ttl_seconds)

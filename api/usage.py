@@ -11,7 +11,7 @@ from osler.api.auth import current_tenant, require_tenant
 from osler.api.quotas import quota_problem
 from osler.api.services import services
 from osler.workers.errors import QuotaExceeded
-from osler.workers.quotas import folder_bytes
+from osler.workers.quotas import storage_used
 
 bp = Blueprint("usage", __name__, url_prefix="/v1/usage")
 bp.before_request(require_tenant)
@@ -25,7 +25,7 @@ def usage() -> dict[str, Any]:
     tenant = current_tenant()
     quota = svc.quotas.get(tenant)
     return {
-        "storage_bytes": {"used": folder_bytes(svc.layout.tenant_dir(tenant)),
+        "storage_bytes": {"used": storage_used(svc.objects, tenant),
                           "limit": quota.max_storage},
         "active_jobs": {"used": len(svc.jobs.active_jobs(tenant)),
                         "limit": quota.max_active_jobs},

@@ -98,7 +98,7 @@ def resolve_inputs(kind: JobKind, params: dict[str, Any], tenant: str) -> dict[s
         if name not in params:
             continue
         try:
-            paths[name] = store.path(store.get(params[name], tenant))
+            paths[name] = store.local_path(store.get(params[name], tenant))
         except NotFound:
             raise InvalidParams(f"params.{name}: no dataset with id {params[name]!r}") from None
     return paths

@@ -6,13 +6,14 @@ and mirrored into (j, i). A tile is computed by a *tile function*
 
     tile_fn(i0, i1, j0, j1, **tile_kwargs) -> ndarray of shape (i1 - i0, j1 - j0)
 
-which reads the rows it needs from files on disk by path (the keyword arguments are paths and
-scalars, never big arrays, so nothing large travels inside the Dask graph). The tile is written
-into every output file (memory-mapped ``.npy`` or raw ``.bin``) by the process that computed it,
-so the n x n result never crosses the network and memory stays bounded by the tile size.
-Writes go through shared memory maps without ``msync`` (a flush per tile cost 0.25 s of disk
-I/O): processes on one host see them through the page cache at once. Workers on other hosts
-need a shared filesystem with coherent mmap (a local volume, not NFS).
+which reads the rows it needs by location (:mod:`osler.kernels.locations`: the keyword arguments
+are locations and scalars, never big arrays, so nothing large travels inside the Dask graph).
+Where the Dask workers share the job's disk, each tile is written into every output file
+(memory-mapped ``.npy`` or raw ``.bin``) by the process that computed it, so the n x n result
+never crosses the network; writes go through shared memory maps without ``msync`` (a flush per
+tile cost 0.25 s of disk I/O), which processes on one host see through the page cache at once.
+Where they share only an object store (``send_back``), each tile comes back to the job's process,
+which writes it; memory stays bounded by the tiles in flight either way.
 
 With ``client=None`` the tiles run in this process; with a ``distributed.Client`` they are
 submitted to the Dask workers, biggest first, a few at a time, and cancelled if the progress
@@ -168,19 +169,32 @@ def choose_block_size(n: int, n_workers: int = 1, max_rows: int = MAX_BLOCK_ROWS
 def compute_tile(
     tile_fn: TileFunction,
     tile: tuple[int, int, int, int],
-    outputs: Sequence[MatrixFile],
+    outputs: Sequence[MatrixFile] | None,
     tile_kwargs: dict[str, Any],
-) -> float:
-    """Compute one tile, write it and its mirror into every output; return the seconds it took.
+) -> float | tuple[np.ndarray, float]:
+    """Compute one tile; write it and its mirror into every output and return the seconds it
+    took, or with ``outputs=None`` return ``(values, seconds)`` for the caller to write.
 
-    This is what runs on a Dask worker: it opens the output files itself and closes them again,
-    so the memory-mapped pages it touched are not kept in the worker's resident set.
+    This is what runs on a Dask worker. A worker that shares the job's disk writes the tile
+    itself: it opens the output files and closes them again, so the memory-mapped pages it
+    touched are not kept in its resident set. A worker on another host (a store
+    :class:`~osler.kernels.locations.Exchange`) sends the tile back instead.
     """
     start = time.perf_counter()
     i0, i1, j0, j1 = tile
     values = tile_fn(i0, i1, j0, j1, **tile_kwargs)
     if values.shape != (i1 - i0, j1 - j0) or (i0 == j0 and j1 < i1):
         raise ValueError(f"tile function returned shape {values.shape} for tile {tile}")
+    if outputs is None:
+        return values, time.perf_counter() - start
+    write_tile(values, tile, outputs)
+    return time.perf_counter() - start
+
+
+def write_tile(values: np.ndarray, tile: tuple[int, int, int, int],
+               outputs: Sequence[MatrixFile]) -> None:
+    """Write a computed tile and its mirror into every output."""
+    i0, i1, j0, j1 = tile
     for out in outputs:
         mm = out.open("r+")
         try:
@@ -198,7 +212,6 @@ def compute_tile(
                 mm[j0:j1, i0:i1] = block.T
         finally:
             del mm
-    return time.perf_counter() - start
 
 
 _MIRROR_BLOCK = 64
@@ -231,6 +244,7 @@ def symmetric_blockwise(
     block_size: int | None = None,
     client: Any = None,
     progress: ProgressCallback | None = None,
+    send_back: bool = False,
 ) -> dict[str, Any]:
     """Fill the symmetric n x n ``outputs`` tile by tile (i <= j only, mirrored).
 
@@ -256,6 +270,10 @@ def symmetric_blockwise(
     progress : callable, optional
         ``progress(fraction, message)`` after each tile; if it raises, outstanding tiles are
         cancelled and the exception propagates.
+    send_back : bool
+        The Dask workers may not see ``outputs`` (they share only an object store with this
+        process): each tile comes back and this process writes it. Memory stays bounded by the
+        tiles in flight (one per worker).
 
     Returns
     -------
@@ -287,7 +305,8 @@ def symmetric_blockwise(
             done += tile_work(tile)
             report(progress, done / total, f"{k}/{len(tiles)} tiles")
     else:
-        seconds = _run_on_dask(client, tile_fn, tiles, outputs, kwargs, n_workers, total, progress)
+        seconds = _run_on_dask(client, tile_fn, tiles, outputs, kwargs, n_workers, total, progress,
+                               send_back)
     return {"n_tiles": len(tiles), "block_size": size, "tile_seconds": round(seconds, 3)}
 
 
@@ -338,13 +357,20 @@ def _run_on_dask(
     n_workers: int,
     total: float,
     progress: ProgressCallback | None,
+    send_back: bool,
 ) -> float:
-    calls = [(tile_fn, tile, outputs, kwargs) for tile in tiles]
+    calls = [(tile_fn, tile, None if send_back else outputs, kwargs) for tile in tiles]
     seconds = 0.0
     done = 0.0
     window = INFLIGHT_PER_WORKER * n_workers
     with contextlib.closing(run_windowed(client, compute_tile, calls, window=window)) as results:
-        for count, (index, tile_seconds) in enumerate(results, 1):
+        for count, (index, result) in enumerate(results, 1):
+            if send_back:
+                values, tile_seconds = result
+                write_tile(values, tiles[index], outputs)
+                del values
+            else:
+                tile_seconds = result
             seconds += tile_seconds
             done += tile_work(tiles[index])
             report(progress, done / total, f"{count}/{len(tiles)} tiles")

@@ -46,6 +46,8 @@ class WorkerProcess:
             OSLER_MAX_ATTEMPTS=str(self.settings.max_attempts),
             OSLER_WEBHOOK_ALLOW_PRIVATE="1" if self.settings.webhook_allow_private else "0",
         )
+        if self.settings.storage_url_setting:
+            env["OSLER_STORAGE_URL"] = self.settings.storage_url_setting
         env.update(self.extra_env)
         return env
 

@@ -10,7 +10,7 @@ import numpy as np
 from tests.conftest import auth, npy_bytes, upload, wait_for_job
 
 
-def test_upload_streams_to_disk_with_sha256_and_lists(client, token, settings):
+def test_upload_streams_to_the_store_with_sha256_and_lists(client, token, settings):
     data = npy_bytes(np.zeros((3, 4), dtype=np.int8))
     response = upload(client, token, "zeros.npy", data)
     assert response.status_code == 201
@@ -22,8 +22,9 @@ def test_upload_streams_to_disk_with_sha256_and_lists(client, token, settings):
     listed = client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"]
     assert [d["id"] for d in listed] == [dataset["id"]]
     assert client.get(f"/v1/datasets/{dataset['id']}", headers=auth(token)).get_json() == dataset
-    # Nothing is left behind in the upload staging folder.
-    assert list((settings.data_dir / "tmp").iterdir()) == []
+    # The store holds the one file, under the dataset's folder, with the bytes sent.
+    stored = list((settings.data_dir / "tenants").glob(f"*/datasets/{dataset['id']}/*"))
+    assert [p.name for p in stored] == ["zeros.npy"] and stored[0].read_bytes() == data
 
 
 def test_oversized_upload_is_413_and_stores_nothing(client, token, settings):
@@ -32,6 +33,8 @@ def test_oversized_upload_is_413_and_stores_nothing(client, token, settings):
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
     assert client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"] == []
+    tenant_folders = (settings.data_dir / "tenants").glob("*/datasets/*/big.npy")
+    assert list(tenant_folders) == []
 
 
 def test_empty_file_and_wrong_parts_are_400(client, token):

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 from osler.workers.datasets import MAX_FILE_NAME_CHARS, DatasetStore
-from osler.workers.layout import DataLayout
+from osler.workers.ids import new_id
+from osler.workers.layout import LAYOUT
 from osler.workers.redis_connection import connect
+from osler.workers.storage import open_store
 from osler.workers.tenants import TenantStore
 from tests.bombs import MiB, bim_bomb_zip, padded_tar_gz
 from tests.conftest import auth, npy_bytes, peak_rss_growth, upload, wait_for_job
@@ -137,15 +139,18 @@ def test_a_5000_character_file_name_is_shortened_keeping_its_suffix(client, toke
 def test_failed_uploads_leave_no_dataset_folder(client, settings):
     tenant = f"names-{uuid.uuid4().hex[:8]}"
     token = TenantStore(connect(settings)).create_token(tenant)
-    layout = DataLayout(settings.data_dir)
     response = upload(client, token, "..", b"data")  # no usable name at all
     assert response.status_code == 400
-    # a failure after the folder was made (the staged file is gone) removes the folder too
-    store = DatasetStore(connect(settings), layout)
+    # a failure after the upload was stored (here: its object vanished) removes the folder too
+    objects = open_store(settings)
+    store = DatasetStore(connect(settings), objects)
+    dataset_id = new_id()
+    with objects.open(f"{LAYOUT.dataset(tenant, dataset_id)}/other.txt", "wb") as handle:
+        handle.write(b"left behind")
     with pytest.raises(FileNotFoundError):
-        store.add(tenant, "a.npy", settings.data_dir / "no-such-staged-file", 1, "0" * 64)
-    datasets = layout.tenant_dir(tenant) / "datasets"
-    assert not datasets.exists() or list(datasets.iterdir()) == []
+        store.add(tenant, dataset_id, "a.npy", f"{LAYOUT.dataset(tenant, dataset_id)}/upload",
+                  1, "0" * 64)
+    assert objects.files(LAYOUT.datasets(tenant)) == []
 
 
 # --------------------------------------------------------------------------- cursors

@@ -100,4 +100,4 @@ def test_a_job_whose_outputs_pass_the_storage_quota_fails_clearly(client, token,
     assert done["state"] == "failed" and done["error"]["type"] == "StorageQuotaExceeded", done
     assert "quota" in done["error"]["message"] and done["artifacts"] == []
     assert not list((settings.data_dir / "tenants" / tenant / "jobs").glob(
-        f"{job['id']}/artifacts"))
+        f"{job['id']}/attempt-*"))

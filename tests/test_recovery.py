@@ -38,6 +38,12 @@ def _attempt_folders(settings: Settings, job_id: str) -> list[Path]:
     return list((settings.data_dir / "tenants").glob(f"*/jobs/{job_id}/attempt-*"))
 
 
+def _only_published(settings: Settings, job: dict) -> bool:
+    """A succeeded job keeps exactly the folder of the attempt it published (its last)."""
+    return [p.name for p in _attempt_folders(settings, job["id"])] == [
+        f"attempt-{job['attempts']}"]
+
+
 def _submit(client, token, dataset_id: str, **params) -> dict:
     response = client.post("/v1/jobs", json={"kind": "genome-distance",
                                              "params": {"dataset": dataset_id, **params}},
@@ -69,7 +75,8 @@ def test_redis_killed_right_after_202s_and_mid_run_every_job_succeeds_once(
     b = array.astype(np.float64)
     np.testing.assert_allclose(_matrix(client, token, running["id"]), b @ b.T / b.shape[1],
                                rtol=1e-5)
-    assert wait_until(lambda: _attempt_folders(worker.settings, running["id"]) == [], 10)
+    finished = client.get(f"/v1/jobs/{running['id']}", headers=auth(token)).get_json()
+    assert wait_until(lambda: _only_published(worker.settings, finished), 10)
 
 
 def test_a_lost_worker_hosts_job_runs_on_another_within_90_s(
@@ -94,7 +101,7 @@ def test_a_lost_worker_hosts_job_runs_on_another_within_90_s(
         a = array.astype(np.float64)
         np.testing.assert_allclose(_matrix(client, token, job["id"]), a @ a.T / a.shape[1],
                                    rtol=1e-5)
-        assert wait_until(lambda: _attempt_folders(settings, job["id"]) == [], timeout=10)
+        assert wait_until(lambda: _only_published(settings, done), timeout=10)
     finally:
         second.stop()
         if worker.process is None:

@@ -68,7 +68,7 @@ def test_cancel_stops_a_running_job_and_its_dask_tasks(client, token, dask_clust
     final = client.get(f"/v1/jobs/{job['id']}", headers=auth(token)).get_json()
     assert final["state"] == "cancelled" and final["artifacts"] == [] and final["result"] is None
     owner_jobs = settings.data_dir / "tenants"
-    assert not list(owner_jobs.glob(f"*/jobs/{job['id']}/artifacts"))
+    assert not list(owner_jobs.glob(f"*/jobs/{job['id']}/attempt-*"))
 
 
 def test_pool_process_killed_mid_job_is_redelivered_and_succeeds_once(

@@ -1,10 +1,11 @@
-"""Uploaded datasets: metadata in Redis, the file under the tenant's datasets folder."""
+"""Uploaded datasets: metadata in Redis, the file in the store under the tenant's datasets."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,8 +16,9 @@ from werkzeug.utils import secure_filename
 
 from osler.workers.clock import utc_now
 from osler.workers.errors import BadRequest, Conflict, NotFound
-from osler.workers.ids import is_uuid4, new_id
-from osler.workers.layout import DataLayout
+from osler.workers.ids import is_uuid4
+from osler.workers.layout import LAYOUT
+from osler.workers.storage import ObjectStore
 
 
 def _dataset_key(dataset_id: str) -> str:
@@ -79,6 +81,15 @@ def safe_file_name(name: str) -> str:
     return (stem.rstrip("._-") or "dataset") + suffix
 
 
+def upload_name(name: str | None) -> str:
+    """The name an upload is stored under while it arrives (a name the route will refuse is
+    stored as ``upload`` until it is refused)."""
+    try:
+        return safe_file_name(name or "")
+    except BadRequest:
+        return "upload"
+
+
 def _size_and_sha256(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
@@ -88,38 +99,54 @@ def _size_and_sha256(path: Path) -> tuple[int, str]:
 
 
 class DatasetStore:
-    def __init__(self, client: redis.Redis, layout: DataLayout) -> None:
+    def __init__(self, client: redis.Redis, objects: ObjectStore) -> None:
         self.redis = client
-        self.layout = layout
+        self.objects = objects
 
     def add(
-        self, owner: str, name: str, staged: Path, size: int, sha256: str,
-        *, deidentify: bool = False,
+        self, owner: str, dataset_id: str, name: str, stored_key: str, size: int, sha256: str,
+        *, deidentify: bool = False, tmp_dir: Path | None = None,
     ) -> Dataset:
-        """Move a fully received upload into place and record it; with ``deidentify``, DICOM
-        is de-identified first (:mod:`osler.workers.deidentify`), and size and hash describe
-        the stored file."""
-        dataset_id = new_id()
+        """Record an upload already in the store at ``stored_key`` (under the dataset's own
+        folder); with ``deidentify``, DICOM is de-identified first
+        (:mod:`osler.workers.deidentify`), and size and hash describe the stored file. On any
+        failure the dataset's folder is deleted: no file stays without a record."""
         filename = safe_file_name(name)
-        report = None
-        if deidentify:
-            from osler.workers.deidentify import deidentify_file
-
-            report = deidentify_file(staged, filename)
-            size, sha256 = _size_and_sha256(staged)
-        folder = self.layout.dataset_dir(owner, dataset_id)
-        dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename, report)
-        folder.mkdir(parents=True)
+        folder = LAYOUT.dataset(owner, dataset_id)
+        key = f"{folder}/{filename}"
         try:
-            staged.replace(folder / filename)
+            if stored_key != key:
+                self.objects.move(stored_key, key)
+            report = None
+            if deidentify:
+                report, size, sha256 = self._deidentify(key, filename, tmp_dir)
+            dataset = Dataset(dataset_id, name, size, sha256, utc_now(), owner, filename, report)
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(_dataset_key(dataset_id), json.dumps(asdict(dataset)))
             pipe.zadd(_tenant_datasets_key(owner), {dataset_id: time.time()})
             pipe.execute()
-        except BaseException:  # nothing half-made stays behind: no folder without a record
-            shutil.rmtree(folder, ignore_errors=True)
+        except BaseException:
+            self.objects.delete(folder)
             raise
         return dataset
+
+    def _deidentify(self, key: str, filename: str,
+                    tmp_dir: Path | None) -> tuple[dict[str, Any], int, str]:
+        from osler.workers.deidentify import deidentify_file
+
+        if tmp_dir is not None:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="deidentify-", dir=tmp_dir))
+        try:
+            local = folder / filename
+            with self.objects.open(key, "rb") as source, open(local, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            report = deidentify_file(local, filename)
+            size, sha256 = _size_and_sha256(local)
+            self.objects.put_file(local, key)
+            return report, size, sha256
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def get(self, dataset_id: str, owner: str) -> Dataset:
         """The caller's dataset; another tenant's dataset is as unknown as a missing one."""
@@ -129,8 +156,13 @@ class DatasetStore:
             raise NotFound(f"no dataset with id {dataset_id!r}")
         return dataset
 
-    def path(self, dataset: Dataset) -> Path:
-        return self.layout.dataset_dir(dataset.owner, dataset.id) / dataset.filename
+    def key(self, dataset: Dataset) -> str:
+        """The dataset file's key in the store."""
+        return f"{LAYOUT.dataset(dataset.owner, dataset.id)}/{dataset.filename}"
+
+    def local_path(self, dataset: Dataset) -> Path:
+        """A local path holding the dataset's file (a bucket's is cached by sha256)."""
+        return self.objects.local_file(self.key(dataset), content_key=f"sha256:{dataset.sha256}")
 
     def list(self, owner: str) -> list[Dataset]:
         ids = self.redis.zrevrange(_tenant_datasets_key(owner), 0, -1)
@@ -148,16 +180,20 @@ class DatasetStore:
         pipe.delete(_dataset_key(dataset_id))
         pipe.zrem(_tenant_datasets_key(owner), dataset_id)
         pipe.execute()
-        shutil.rmtree(self.layout.dataset_dir(owner, dataset.id), ignore_errors=True)
+        self.objects.delete(LAYOUT.dataset(owner, dataset.id))
         self._forget_derived(owner, dataset.sha256)
 
     def _forget_derived(self, owner: str, sha256: str) -> None:
         """Remove what other datasets' caches derived from this content (a query set's
         fingerprints cached beside the library they were searched against), unless another of
         the owner's datasets has the same content."""
-        datasets_dir = self.layout.tenant_dir(owner) / "datasets"
         others = [self.get(i, owner) for i in self.redis.zrange(_tenant_datasets_key(owner), 0, -1)]
         if any(other.sha256 == sha256 for other in others):
             return
-        for entry in datasets_dir.glob(f"*/cache/*/{sha256}-*"):
-            shutil.rmtree(entry, ignore_errors=True)
+        datasets = LAYOUT.datasets(owner)
+        for other in others:
+            cache = f"{datasets}/{other.id}/cache"
+            for namespace in self.objects.children(cache):
+                for entry in self.objects.children(f"{cache}/{namespace}"):
+                    if entry.startswith(f"{sha256}-"):
+                        self.objects.delete(f"{cache}/{namespace}/{entry}")

@@ -97,6 +97,8 @@ class Job:
     error: dict[str, str] | None = None
     result: dict[str, Any] | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    published_attempt: int | None = None
+    """The attempt whose outputs are the job's artifacts (set when it succeeds; not shown)."""
 
     @property
     def finished(self) -> bool:
@@ -105,7 +107,7 @@ class Job:
     def public(self) -> dict[str, Any]:
         """The JSON clients see: every field except the owner."""
         data = asdict(self)
-        del data["owner"]
+        del data["owner"], data["published_attempt"]
         return data
 
     def encode(self) -> str:
@@ -428,15 +430,18 @@ class JobStore:
             raise JobCancelled("the job was cancelled")
 
     def mark_succeeded(
-        self, job_id: str, result: dict[str, Any], artifacts: list[dict[str, Any]], token: str
+        self, job_id: str, result: dict[str, Any], artifacts: list[dict[str, Any]], token: str,
+        attempt: int,
     ) -> Job | None:
-        """Record the result of the attempt holding ``token``; a taken-over attempt records
-        nothing (the job as it is comes back, not succeeded)."""
+        """Record the result of the attempt holding ``token`` and publish its outputs (attempt
+        number ``attempt``); a taken-over attempt records nothing (the job as it is comes
+        back, not succeeded)."""
 
         def change(job: Job, lease: str | None) -> bool:
             if job.state != RUNNING or lease != token:
                 return False
             job.state = SUCCEEDED
+            job.published_attempt = attempt
             job.finished_at = utc_now()
             job.progress = {"fraction": 1.0, "message": "done"}
             job.result = result

@@ -1,20 +1,23 @@
-"""Where things live under the data directory (shared by the gateway, workers and Dask workers).
+"""Where things live: keys in the object store (:mod:`osler.workers.storage`), scratch on disk.
 
-::
+Keys under the store's root::
 
-    <data_dir>/tenants/<tenant>/datasets/<dataset id>/<file name>
-    <data_dir>/tenants/<tenant>/jobs/<job id>/artifacts/<artifact>   (a finished job's outputs)
-    <data_dir>/tenants/<tenant>/jobs/<job id>/attempt-<n>/            (outputs being written)
-    <data_dir>/tenants/<tenant>/jobs/<job id>/work/                   (scratch: converted inputs)
-    <data_dir>/tenants/<tenant>/datasets/<dataset id>/cache/<namespace>/  (derived data, by sha256)
-    <data_dir>/tmp/                                                   (uploads in flight)
+    tenants/<tenant>/datasets/<dataset id>/<file name>
+    tenants/<tenant>/datasets/<dataset id>/cache/<namespace>/<entry>/...  (derived data)
+    tenants/<tenant>/jobs/<job id>/attempt-<n>/<artifact>   (each attempt's outputs; the job
+                                                            record names the published one)
+    tenants/<tenant>/jobs/<job id>/exchange-<n>/...         (files the attempt's Dask tasks read)
+    tenants/<tenant>/models/<model id>/...                  (registered models)
+
+Each process's own disk (``OSLER_DATA_DIR``) holds scratch space, ``scratch/<job id>/…``
+(converted inputs; an attempt's outputs before they go to a bucket), and the input cache.
+With a file store the attempt folders are written in place and Dask workers read the job's
+scratch where it lies, so the embedded stack copies nothing.
 """
 
 from __future__ import annotations
 
 import mimetypes
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,24 +42,34 @@ def media_type(name: str) -> str:
 
 @dataclass(frozen=True)
 class DataLayout:
-    root: Path
+    """The store keys of datasets, jobs and models."""
 
-    def tenant_dir(self, tenant: str) -> Path:
-        return self.root / "tenants" / tenant
+    def tenant(self, tenant: str) -> str:
+        return f"tenants/{tenant}"
 
-    def dataset_dir(self, tenant: str, dataset_id: str) -> Path:
-        return self.tenant_dir(tenant) / "datasets" / dataset_id
+    def datasets(self, tenant: str) -> str:
+        return f"{self.tenant(tenant)}/datasets"
 
-    def job_dir(self, tenant: str, job_id: str) -> Path:
-        return self.tenant_dir(tenant) / "jobs" / job_id
+    def dataset(self, tenant: str, dataset_id: str) -> str:
+        return f"{self.datasets(tenant)}/{dataset_id}"
 
-    def artifacts_dir(self, tenant: str, job_id: str) -> Path:
-        return self.job_dir(tenant, job_id) / "artifacts"
+    def jobs(self, tenant: str) -> str:
+        return f"{self.tenant(tenant)}/jobs"
 
-    def tmp_dir(self) -> Path:
-        path = self.root / "tmp"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def job(self, tenant: str, job_id: str) -> str:
+        return f"{self.jobs(tenant)}/{job_id}"
+
+    def attempt(self, tenant: str, job_id: str, attempt: int) -> str:
+        return f"{self.job(tenant, job_id)}/attempt-{attempt}"
+
+    def exchange(self, tenant: str, job_id: str, attempt: int) -> str:
+        return f"{self.job(tenant, job_id)}/exchange-{attempt}"
+
+    def model(self, tenant: str, model_id: str) -> str:
+        return f"{self.tenant(tenant)}/models/{model_id}"
+
+
+LAYOUT = DataLayout()
 
 
 def describe_artifacts(folder: Path) -> list[dict[str, object]]:
@@ -66,18 +79,3 @@ def describe_artifacts(folder: Path) -> list[dict[str, object]]:
         for path in sorted(folder.iterdir())
         if path.is_file()
     ]
-
-
-def sweep_expired_jobs(layout: DataLayout, ttl_seconds: int, now: float | None = None) -> int:
-    """Delete job folders older than the TTL (their records expired in Redis). Returns a count."""
-    cutoff = (time.time() if now is None else now) - ttl_seconds
-    removed = 0
-    for jobs_dir in (layout.root / "tenants").glob("*/jobs"):
-        for job_dir in jobs_dir.iterdir():
-            try:
-                if job_dir.stat().st_mtime < cutoff:
-                    shutil.rmtree(job_dir, ignore_errors=True)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-    return removed

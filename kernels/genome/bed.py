@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from osler.kernels.locations import readable
+
 WORD_GROUP = 32
 """Plane words built together: each sample's output words of a group are one 256-byte run."""
 
@@ -253,7 +255,7 @@ def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
     tuple of np.ndarray
         Two ``int64`` arrays of length ``v1 - v0``.
     """
-    rows = bed_rows(bed, n, v0, v1, offset)
+    rows = bed_rows(readable(bed), n, v0, v1, offset)
     called = np.zeros(v1 - v0, dtype=np.int64)
     allele_sum = np.zeros(v1 - v0, dtype=np.int64)
     count_bed_rows(np.asarray(rows), n, called, allele_sum)

@@ -34,6 +34,7 @@ from osler.kernels.genome import metrics as gm
 from osler.kernels.genome.bed import count_bed_block
 from osler.kernels.genome.genotypes import Genotypes, load_genotypes
 from osler.kernels.genome.options import METRICS
+from osler.kernels.locations import LOCAL, Exchange
 from osler.kernels.progress import ProgressCallback, report
 
 PLINK_SUFFIX = {"dot": "dot", "ibs": "mibs", "1-ibs": "mdist", "allele-ct": "dist",
@@ -55,6 +56,7 @@ def run_genome_distance(
     plots: bool = True,
     client: Any = None,
     progress: ProgressCallback | None = None,
+    exchange: Exchange = LOCAL,
 ) -> dict[str, Any]:
     """Compute a sample x sample genome matrix, tile by tile, into ``out_dir``.
 
@@ -68,7 +70,8 @@ def run_genome_distance(
         + ``matrix.<suffix>.id`` (PLINK ``bin`` layout: float64, and the suffix PLINK uses for
         the metric), ``samples.txt``, ``heatmap.png``; for ``grm`` also ``pcs.csv``, ``pcs.png``.
     work_dir : Path
-        Scratch folder every Dask worker can read (the canonical int8 matrix, the kept variants).
+        Scratch folder of this process (the canonical int8 matrix, the kept variants); the Dask
+        tiles read what they need of it through ``exchange``.
     metric : str
         One of :data:`METRICS`.
     block_size : int, optional
@@ -82,6 +85,9 @@ def run_genome_distance(
         Tiles run on its workers; None computes in this process.
     progress : callable, optional
         ``progress(fraction, message)``; exceptions from it propagate (tiles are cancelled).
+    exchange : Exchange
+        How the Dask workers reach this process's files: the same disk (the default), or an
+        object store, in which case tiles come back to be written here.
 
     Returns
     -------
@@ -108,7 +114,7 @@ def run_genome_distance(
     n, m_all = cohort.shape
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    called, allele_sum = _variant_counts(cohort, client)
+    called, allele_sum = _variant_counts(cohort, client, exchange)
     keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
@@ -123,11 +129,11 @@ def run_genome_distance(
     keep_path = work_dir / "keep.npy"
     np.save(keep_path, keep)
     bed = (n, m_all, cohort.bed_offset) if cohort.is_bed else None
-    source = gm.genotype_source(str(cohort.path), str(keep_path), bed)
+    source = gm.genotype_source(exchange.share(cohort.path), exchange.share(keep_path), bed)
     report(progress, 0.15, "computing tiles")
 
     tile_fn, tile_kwargs = _tile_job(metric, keep, called, allele_sum, work_dir, source, m,
-                                     has_missing)
+                                     has_missing, exchange)
     suffix = PLINK_SUFFIX[metric]
     matrix = MatrixFile(str(out_dir / "matrix.npy"), n, "float32", npy=True)
     plink_bin = MatrixFile(str(out_dir / f"matrix.{suffix}.bin"), n, "float64", npy=False)
@@ -138,7 +144,8 @@ def run_genome_distance(
         report(progress, 0.15 + 0.75 * fraction, message)
 
     tiles = symmetric_blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
-                                block_size=block_size, client=client, progress=tile_progress)
+                                block_size=block_size, client=client, progress=tile_progress,
+                                send_back=exchange.remote)
 
     clock.lap("tiles")
     _write_ids(out_dir, cohort.sample_ids, suffix, plink2_header=metric == "king")
@@ -190,20 +197,21 @@ IN_PROCESS_GENOTYPES = 1 << 28
 milliseconds of work, less than the Dask round trips of splitting it."""
 
 
-def _variant_counts(cohort: Genotypes, client: Any) -> tuple[np.ndarray, np.ndarray]:
+def _variant_counts(cohort: Genotypes, client: Any,
+                    exchange: Exchange) -> tuple[np.ndarray, np.ndarray]:
     """Per variant: called genotypes and the sum of allele counts, in blocks (on Dask when big)."""
     n, m = cohort.shape
     if n * m < IN_PROCESS_GENOTYPES:
         client = None
+    path = exchange.share(cohort.path) if client is not None else str(cohort.path)
     if cohort.is_bed:
         step = max(64, CHUNK_ROWS_ELEMENTS // n)
         parts = run_row_blocks(count_bed_block, m, rows=step, client=client,
-                               fn_kwargs={"bed": str(cohort.path), "n": n,
-                                          "offset": cohort.bed_offset})
+                               fn_kwargs={"bed": path, "n": n, "offset": cohort.bed_offset})
         return (np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts]))
     rows = max(1, CHUNK_ROWS_ELEMENTS // m)
     parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
-                           fn_kwargs={"genotypes": str(cohort.path)})
+                           fn_kwargs={"genotypes": path})
     return np.sum([c for c, _ in parts], axis=0), np.sum([s for _, s in parts], axis=0)
 
 
@@ -245,8 +253,8 @@ def _variant_filter(called: np.ndarray, allele_sum: np.ndarray, n: int, maf: flo
 
 def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.ndarray,
               work_dir: Path, source: dict[str, Any], m: int,
-              has_missing: bool) -> tuple[Any, dict[str, Any]]:
-    """The tile function of the metric and its arguments (file paths and scalars)."""
+              has_missing: bool, exchange: Exchange) -> tuple[Any, dict[str, Any]]:
+    """The tile function of the metric and its arguments (locations and scalars)."""
     if metric == "dot":
         return gm.dot_tile, {"source": source, "n_variants": m}
     if metric in ("ibs", "1-ibs", "allele-ct"):
@@ -266,8 +274,9 @@ def _tile_job(metric: str, keep: np.ndarray, called: np.ndarray, allele_sum: np.
     scale[:m] = np.where(polymorphic, 1.0 / np.sqrt(np.where(polymorphic, var, 1.0)), 0.0)
     np.save(work_dir / "grm_center.npy", center)
     np.save(work_dir / "grm_scale.npy", scale)
-    return gm.grm_tile, {"source": source, "center": str(work_dir / "grm_center.npy"),
-                         "scale": str(work_dir / "grm_scale.npy"),
+    return gm.grm_tile, {"source": source,
+                         "center": exchange.share(work_dir / "grm_center.npy"),
+                         "scale": exchange.share(work_dir / "grm_scale.npy"),
                          "n_variants": m, "has_missing": has_missing}
 
 

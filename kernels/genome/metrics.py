@@ -30,6 +30,7 @@ from numba import njit
 
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import distance_counts, gram_counts
+from osler.kernels.locations import readable
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
@@ -156,18 +157,18 @@ def _standardise_planes(h, two, present, center, scale, bit, out):
 def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
     """The ``(3, r1 - r0, W)`` planes of samples r0:r1 over the kept variants, packed now.
 
-    ``source`` describes the genotypes by path (see :func:`genotype_source`): a PLINK .bed is
+    ``source`` describes the genotypes by location (see :func:`genotype_source`): a PLINK .bed is
     packed from its 2-bit codes, an int8 matrix row by row. Packing inside the tile saves
     writing and re-reading a planes file of the whole cohort.
     """
-    keep = np.load(source["keep"])
+    keep = np.load(readable(source["keep"]))
     out = np.zeros((3, r1 - r0, (keep.size + 63) // 64), dtype=np.uint64)
     if "bed" in source:
-        rows = bed_rows(source["bed"], source["n"], 0, source["m"], source["offset"])
+        rows = bed_rows(readable(source["bed"]), source["n"], 0, source["m"], source["offset"])
         pack_bed_samples(np.asarray(rows), source["n"], keep, r0, r1, out)
         del rows
     else:
-        geno = np.load(source["genotypes"], mmap_mode="r")
+        geno = np.load(readable(source["genotypes"]), mmap_mode="r")
         pack_rows(np.asarray(geno[r0:r1]), keep, out)
     return out
 
@@ -330,8 +331,8 @@ def grm_tile(
     upper = i0 == j0  # a diagonal tile or a band: rows i0:i1 are the first rows of j0:j1
     rows = i1 - i0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
-    mu = np.load(center)
-    inv = np.load(scale)
+    mu = np.load(readable(center))
+    inv = np.load(readable(scale))
     words = h1.shape[1]
     step = GRM_COLUMN_CHUNK // 64
     acc = np.zeros((rows, j1 - j0), dtype=np.float64)
@@ -365,7 +366,7 @@ def grm_tile(
 
 def count_block(r0: int, r1: int, *, genotypes: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-variant (called genotypes, allele count sum) over rows r0:r1."""
-    geno = np.load(genotypes, mmap_mode="r")
+    geno = np.load(readable(genotypes), mmap_mode="r")
     m = geno.shape[1]
     called = np.zeros(m, dtype=np.int32)
     allele_sum = np.zeros(m, dtype=np.int32)

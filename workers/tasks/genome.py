@@ -25,4 +25,5 @@ def genome_distance(ctx: JobContext) -> dict[str, Any]:
         plots=params["plots"],
         client=ctx.dask_client(),
         progress=ctx.progress,
+        exchange=ctx.exchange,
     )

@@ -31,10 +31,10 @@ from osler.workers.kinds.models import (
     SEQUENCE_CLASSIFIER,
     WORD2VEC,
 )
-from osler.workers.layout import DataLayout
 from osler.workers.models import INFERENCE_TASK, Model, ModelStore
 from osler.workers.redis_connection import connect
 from osler.workers.runner import JobContext
+from osler.workers.storage import open_store
 from osler.workers.tasks.job_task import job_task
 
 MODELS_KEPT_LOADED = 8
@@ -179,7 +179,7 @@ def model_inference(self: Any, owner: str, model_id: str, operation: str, payloa
     """Answer one synchronous inference request (JSON in, JSON out)."""
     settings = app_settings(self.app)
     try:
-        store = ModelStore(connect(settings), DataLayout(settings.data_dir))
+        store = ModelStore(connect(settings), open_store(settings))
         model = store.get(model_id, owner)
         handler = HANDLERS.get((model.kind, operation))
         if handler is None:

@@ -17,9 +17,9 @@ def drug_similarity(ctx: JobContext) -> dict[str, Any]:
     library = ctx.input_dataset("library")
     queries = ctx.input_dataset("queries") if "queries" in params else None
     return run_drug_similarity(
-        ctx.datasets.path(library),
+        ctx.dataset_path(library),
         ctx.out_dir,
-        queries_path=ctx.datasets.path(queries) if queries else None,
+        queries_path=ctx.dataset_path(queries) if queries else None,
         library_sha256=library.sha256,
         queries_sha256=queries.sha256 if queries else None,
         cache_dir=ctx.dataset_cache_dir(library, "fingerprints"),
