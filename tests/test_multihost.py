@@ -152,12 +152,11 @@ def test_word2vec_neighbours_equal_gensims_on_the_trained_vectors(api, lab, tmp_
 
 
 def _model_folder(cluster, model_id: str, into: Path) -> Path:
-    """The registered model's files, read straight from where the cluster keeps them."""
+    """The registered model's files, read straight from where the cluster keeps them
+    (tenants/<tenant>/models/<id>/ under the storage URL)."""
     if cluster.s3 is None:
         return next(cluster.data_dir("gw").glob(f"tenants/*/models/{model_id}"))
-    fs = cluster.s3.filesystem()
-    (remote,) = fs.glob(f"{cluster.storage_url.removeprefix('s3://')}/tenants/*/models/{model_id}")
-    fs.get(remote + "/", str(into) + "/", recursive=True)
+    assert cluster.fetch(f"tenants/lab/models/{model_id}", into)
     return into
 
 
@@ -191,12 +190,22 @@ def test_batch_predict_equals_the_trained_models_own_predictions(cluster, api, l
     assert [p["label"] for p in sync] == [e["label"] for e in expected]
 
 
+def test_nothing_durable_is_on_any_hosts_own_disk(cluster):
+    if cluster.s3 is None:
+        pytest.skip("the hosts share one data folder (OSLER_MULTIHOST_STORAGE=shared-dir)")
+    for host in ("gw", "w1", "w2"):  # their own folders hold caches and scratch only
+        assert not (cluster.data_dir(host) / "tenants").exists(), host
+    stored = {key.split("/")[0] for key in cluster.keys("tenants/lab")}
+    assert {"datasets", "jobs"} <= stored, stored  # (models: read from there below)
+
+
 def test_a_worker_host_lost_mid_genome_job_the_other_host_finishes_it(cluster, api, lab):
     from osler.workers.leases import lease_key
     from tests.test_reliability import slow_job, wait_running
 
     array, job = slow_job(api, lab, n=500, m=3000, block_size=16)
-    wait_running(api, lab, job["id"], min_fraction=0.05, timeout=90)
+    running = wait_running(api, lab, job["id"], min_fraction=0.05, timeout=90)
+    assert running["progress"]["fraction"] < 0.8, running  # the middle of it
     holder = cluster.redis("GET", lease_key(job["id"]))
     victim = holder.split("|")[0]  # lease tokens are hostname|pid|…; each host has its own name
     assert victim in ("w1", "w2"), holder

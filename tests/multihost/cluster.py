@@ -25,13 +25,14 @@ import io
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from tests.multihost.netns import Host, Network
-from tests.object_store import PORT_NAMES, S3Endpoint, free_ports, seaweedfs
+from tests.object_store import S3Endpoint, seaweedfs, weed_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -206,8 +207,8 @@ class Cluster:
         self._start_scheduler(sched)
         if self.storage == "s3":
             # gRPC ports are also unix socket names under /tmp (shared by every namespace):
-            # ports free in the root namespace keep them apart from any other weed's.
-            ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
+            # weed_ports keeps them apart from any other weed's.
+            ports = weed_ports()
             self.s3 = self._stack.enter_context(seaweedfs(
                 self.root / "store" / "seaweedfs", bucket=BUCKET, ip=store.ip, ports=ports,
                 prefix=store.prefix(), probe_context=client.entered,
@@ -310,6 +311,43 @@ class Cluster:
                 return client.execute_command(command, *args)
             finally:
                 client.close()
+
+    @contextlib.contextmanager
+    def _s3_client(self) -> Iterator[Any]:
+        """A botocore S3 client used from the client host (not s3fs: it would connect from
+        fsspec's own IO thread, which stays in the test's namespace)."""
+        import botocore.session
+
+        assert self.s3 is not None, "the cluster has no object store"
+        with self.host("client").entered():
+            s3 = botocore.session.get_session().create_client(
+                "s3", endpoint_url=self.s3.url, region_name="us-east-1",
+                aws_access_key_id=self.s3.access_key, aws_secret_access_key=self.s3.secret_key)
+            try:
+                yield s3
+            finally:
+                s3.close()
+
+    def keys(self, key_prefix: str = "") -> list[str]:
+        """Keys of the objects under ``key_prefix`` of the cluster's storage prefix."""
+        root = f"{STORAGE_PREFIX}/{key_prefix.strip('/')}".rstrip("/") + "/"
+        with self._s3_client() as s3:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=root)
+            return [item["Key"].removeprefix(root) for page in pages
+                    for item in page.get("Contents", [])]
+
+    def fetch(self, key_prefix: str, into: Path) -> list[Path]:
+        """Copy every object under ``key_prefix`` (of the storage prefix) into ``into``."""
+        root = f"{STORAGE_PREFIX}/{key_prefix.strip('/')}/"
+        written = []
+        keys = self.keys(key_prefix)
+        with self._s3_client() as s3:
+            for key in keys:
+                target = into / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(s3.get_object(Bucket=BUCKET, Key=root + key)["Body"].read())
+                written.append(target)
+        return written
 
     def lose_host(self, name: str) -> None:
         """SIGKILL every process on host ``name`` at once, as when the machine dies."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -150,16 +151,48 @@ class Host:
             os.close(own)
 
 
+TAG = re.compile(r"^osl(\d+)x[0-9a-f]{4}-")
+"""Namespace names: ``osl<pid of the test process>x<random>-<host>``."""
+
+
+def remove_stale(log: list[str] | None = None) -> None:
+    """Delete the namespaces (and kill the processes) a run whose test process is dead left
+    behind: one that was SIGKILLed never reached its clean-up."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.split() else ""
+        match = TAG.match(name)
+        if not match or _alive(int(match.group(1))):
+            continue
+        host = Host(name=name, netns=name, ip="")
+        with contextlib.suppress(RuntimeError):
+            host.kill_all()
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        if log is not None:
+            log.append(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Network:
     """A switch namespace with bridge ``br0``, and hosts added with :meth:`add`."""
 
     def __init__(self, tag: str | None = None) -> None:
-        self.tag = tag or f"osl{uuid.uuid4().hex[:6]}"
+        self.tag = tag or f"osl{os.getpid()}x{uuid.uuid4().hex[:4]}"
         self.switch = f"{self.tag}-switch"
         self.hosts: dict[str, Host] = {}
         self._made: list[str] = []
 
     def __enter__(self) -> Network:
+        remove_stale()
         try:
             self._add_namespace(self.switch)
             _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
