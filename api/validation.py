@@ -8,7 +8,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from osler.api.services import services
+from osler.kernels.incremental import INPUTS_ARTIFACT
 from osler.workers.errors import BadRequest, InvalidParams, NotFound
+from osler.workers.job_states import SUCCEEDED
 from osler.workers.kinds import JobKind, all_kinds
 
 JOB_REQUEST_FIELDS = {"kind", "params", "notify"}
@@ -87,8 +89,11 @@ def _message(error: ValidationError) -> str:
 def resolve_inputs(kind: JobKind, params: dict[str, Any], tenant: str) -> dict[str, Path]:
     """The caller's dataset files named by the params (422 when a named dataset is not theirs).
 
-    Models named by the params are checked too (the caller's, of a kind the job accepts).
+    Models named by the params are checked too (the caller's, of a kind the job accepts), and
+    the job named by ``extends`` (see :func:`check_extends`).
     """
+    if kind.check_extends is not None and "extends" in params:
+        check_extends(kind, params, tenant)
     for name, model_kinds in kind.model_params.items():
         if name in params:
             services().models.resolve(name, params[name], tenant, model_kinds)
@@ -102,3 +107,24 @@ def resolve_inputs(kind: JobKind, params: dict[str, Any], tenant: str) -> dict[s
         except NotFound:
             raise InvalidParams(f"params.{name}: no dataset with id {params[name]!r}") from None
     return paths
+
+
+def check_extends(kind: JobKind, params: dict[str, Any], tenant: str) -> None:
+    """The job ``extends`` names: the caller's, of the same kind, succeeded, with the record an
+    extension reads, and params that shape its values as this job's (422 naming the problem;
+    another tenant's job is as unknown as a missing one, as for datasets)."""
+    job_id = params["extends"]
+    try:
+        earlier = services().jobs.get(job_id, tenant)
+    except NotFound:
+        raise InvalidParams(f"params.extends: no job with id {job_id!r}") from None
+    if earlier.kind != kind.name:
+        raise InvalidParams(f"params.extends: job {job_id} is a {earlier.kind} job, not "
+                            f"{kind.name}")
+    if earlier.state != SUCCEEDED:
+        raise InvalidParams(f"params.extends: job {job_id} is {earlier.state}; only a "
+                            "succeeded job can be extended")
+    kind.check_extends(params, earlier.params)
+    if not any(a["name"] == INPUTS_ARTIFACT for a in earlier.artifacts):
+        raise InvalidParams(f"params.extends: job {job_id} has no {INPUTS_ARTIFACT} to extend "
+                            "(it ran before extends existed); run it again to extend it")

@@ -6,6 +6,7 @@ Run from the repository root (the service and FPSim2 parts need benchmark-only p
     pip install FPSim2                      # the peer (benchmark only, never a test dependency)
     python bench/drug_similarity.py --service [--n 20000] [--queries 200]
     python bench/drug_similarity.py --fpsim2 [--library 300000] [--threshold-library 50000]
+    python bench/drug_similarity.py --storage s3 [--library 300000] [--queries 200]
 
 Kernel part: the same fingerprints for RDKit and osler (Morgan radius 2, 2048 bits, from RDKit's
 bundled NCI set, repeated to ``--n`` rows — the kernel's speed does not depend on which molecules
@@ -24,6 +25,11 @@ the first ``--threshold-library`` training molecules against themselves (FPSim2'
 Dask workers warmed by a first job); FPSim2 = its search calls on an engine already loaded.
 Runs alternate osler and FPSim2; medians of ``--repeats``; each run checks both found the same
 scores.
+
+``--storage s3`` runs the same top-k job (k=10, ``--queries`` MOSES test molecules over the first
+``--library`` training molecules, warm) on two embedded stacks side by side, one on the default
+file store and one on a local SeaweedFS S3 store (``bench/stores.py``), alternating, and prints
+the medians and the s3/file ratio.
 """
 
 from __future__ import annotations
@@ -59,7 +65,12 @@ def main() -> None:
     parser.add_argument("--library", type=int, default=300_000, help="FPSim2 top-k library")
     parser.add_argument("--threshold-library", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--storage", choices=["s3"],
+                        help="time the warm top-k job on s3:// against file:// in one run")
     args = parser.parse_args()
+    if args.storage:
+        bench_storage(args.library, args.queries, args.repeats)
+        return
     if args.fpsim2:
         bench_fpsim2(args.library, args.queries, args.threshold_library, args.repeats)
         return
@@ -213,6 +224,53 @@ def _moses_split(name: str, n: int) -> list[str]:
 
 def _median(values: list[float]) -> float:
     return float(np.median(values))
+
+
+def bench_storage(n_library: int, n_queries: int, repeats: int) -> None:
+    """The warm top-k job on a file store and on an S3 store, alternating, in one run."""
+    from stores import BACKENDS, ratio_line, storage_stacks  # bench/stores.py, beside this
+
+    library = _moses_split("train", n_library)
+    in_library = set(library)
+    queries = [s for s in _moses_split("test", n_queries * 2) if s not in in_library][:n_queries]
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        lib_path = _write_smi(root / "library.smi", library)
+        q_path = _write_smi(root / "queries.smi", queries)
+        with storage_stacks(root, list(BACKENDS)) as clients:
+            params = {}
+            for backend, client in clients.items():
+                params[backend] = {"library": client.upload(lib_path)["id"],
+                                   "queries": client.upload(q_path)["id"], "k": 10,
+                                   "plots": False}
+                took = _service_job(client, params[backend])[0]
+                print(f"{backend}: cold job (fingerprints computed and stored) {took:.1f} s",
+                      flush=True)
+            runs: dict[str, list[float]] = {backend: [] for backend in clients}
+            stages: dict[str, dict] = {}
+            for _ in range(repeats):
+                for backend, client in clients.items():
+                    took, result = _service_job(client, params[backend])
+                    runs[backend].append(took)
+                    stages[backend] = result["seconds"]
+            for backend in clients:
+                print(f"  {backend} runs {', '.join(f'{t:.3f}' for t in runs[backend])}; "
+                      f"last stages {stages[backend]}")
+            print(ratio_line(f"top-k k=10, {len(queries)} queries x {n_library} library, warm, "
+                             f"POST -> succeeded (median of {repeats})",
+                             {b: _median(t) for b, t in runs.items()}), flush=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
+def _service_job(client, params: dict) -> tuple[float, dict]:
+    start = time.perf_counter()
+    job = client.submit("drug-similarity", params)
+    done = client.wait(job["id"])
+    took = time.perf_counter() - start
+    if done["state"] != "succeeded":
+        raise SystemExit(f"service job {done['state']}: {done['error']}")
+    return took, done["result"]
 
 
 def bench_fpsim2(n_library: int, n_queries: int, n_threshold: int, repeats: int) -> None:

@@ -6,6 +6,8 @@ Run from the repository root::
     python bench/genome_distance.py --n 20000 --m 20000 --metrics ibs --formats bed --no-peers
     python bench/genome_distance.py --missing 0.02 --metrics ibs king --formats bed --alternate
     python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers [--settle 30]
+    python bench/genome_distance.py --missing 0.02 --metrics ibs --storage s3
+    python bench/genome_distance.py --missing 0.02 --metrics ibs --formats bed --extends 200
 
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
 and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``; ``--missing`` sets that share of its
@@ -18,9 +20,14 @@ printed. Peers run in the same run on the same data, also medians of ``--repeats
 ibs flat-missing``, ``plink2 --make-rel square bin`` and ``plink2 --make-king square bin``, plink2
 with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2 links the slow reference BLAS by
 default). ``--cold`` instead times the first job of a fresh stack (no warm-up: its Dask workers
-have just started) against the same job run again right after. The peak RSS summed over every
-process of the stack (gateway, Celery workers, Dask scheduler and workers, Redis) is sampled
-while jobs run.
+have just started) against the same job run again right after. ``--extends K`` instead times
+the job of a cohort grown by K samples (n + K) that ``extends`` the finished job of its first n,
+against the full job of the same n + K samples, alternately, median of ``--repeats`` each (peers
+are not run). ``--storage s3`` instead runs the ``.bed`` job of each metric on two embedded
+stacks side by side, one on the default file store and one on a local SeaweedFS S3 store
+(``bench/stores.py``), alternating, and prints the medians and the s3/file ratio. The peak RSS
+summed over every process of the stack (gateway, Celery workers, Dask scheduler and workers,
+Redis) is sampled while jobs run.
 """
 
 from __future__ import annotations
@@ -92,15 +99,16 @@ def write_bed_zip(genotypes: np.ndarray, folder: Path) -> Path:
     return archive
 
 
-def time_service(client: OslerClient, dataset_id: str, metric: str,
-                 repeats: int) -> tuple[float, dict[str, float]]:
+def time_service(client: OslerClient, dataset_id: str, metric: str, repeats: int,
+                 **extra: str) -> tuple[float, dict[str, float]]:
     """Median seconds POST -> succeeded, and the phases of the last job (where its time went)."""
     times = []
     phases: dict[str, float] = {}
     for _ in range(repeats):
         start = time.perf_counter()
         job = client.submit(
-            "genome-distance", {"dataset": dataset_id, "metric": metric, "plots": False}
+            "genome-distance", {"dataset": dataset_id, "metric": metric, "plots": False,
+                                **extra}
         )
         done = client.wait(job["id"])
         elapsed = time.perf_counter() - start
@@ -109,6 +117,45 @@ def time_service(client: OslerClient, dataset_id: str, metric: str,
         times.append(elapsed)
         phases = done["result"].get("phase_seconds", {})
     return statistics.median(times), phases
+
+
+def time_extension(client: OslerClient, inputs: dict[str, Path], root: Path, grown: np.ndarray,
+                   args: argparse.Namespace) -> None:
+    """The job of n + K samples extending the job of the first n, against the full n + K job."""
+    grown_dir = root / "grown"
+    grown_dir.mkdir()
+    grown_inputs = {"npy": grown_dir / "cohort.npy"}
+    np.save(grown_inputs["npy"], grown)
+    if "bed" in args.formats:
+        grown_inputs["bed"] = write_bed_zip(grown, grown_dir)
+    n, total = grown.shape[0] - args.extends, grown.shape[0]
+    for fmt in args.formats:
+        first = client.upload(inputs[fmt])
+        dataset = client.upload(grown_inputs[fmt])
+        for metric in args.metrics:
+            job = client.submit("genome-distance", {"dataset": first["id"], "metric": metric,
+                                                    "plots": False})
+            earlier = client.wait(job["id"])
+            if earlier["state"] != "succeeded":
+                raise SystemExit(f"service job {earlier['state']}: {earlier['error']}")
+            time_service(client, dataset["id"], metric, 1, extends=earlier["id"])  # warm-up
+            full, extension = [], []
+            for _ in range(args.repeats):
+                os.sync()
+                full_s, full_phases = time_service(client, dataset["id"], metric, 1)
+                full.append(full_s)
+                os.sync()
+                ext_s, ext_phases = time_service(client, dataset["id"], metric, 1,
+                                                 extends=earlier["id"])
+                extension.append(ext_s)
+            full_s, ext_s = statistics.median(full), statistics.median(extension)
+            print(f"osler {metric} from .{fmt}, {total} samples (median of {args.repeats}, "
+                  f"alternating): full job {full_s:.2f} s, extends the job of the first {n} "
+                  f"{ext_s:.2f} s: extension / full {ext_s / full_s:.1%} (target <= 25 %)",
+                  flush=True)
+            for label, phases in (("full", full_phases), ("extends", ext_phases)):
+                print(f"      {label} job phases (s): "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
 
 
 def time_plink(metric: str, bfile: Path, out: Path, repeats: int) -> float | None:
@@ -160,6 +207,32 @@ def time_cold_first_job(client: OslerClient, inputs: dict[str, Path],
                   + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
 
 
+def time_storage_backends(bed: Path, root: Path, args: argparse.Namespace) -> None:
+    """Each metric's ``.bed`` job on a file store and on an S3 store, alternating."""
+    from stores import BACKENDS, ratio_line, storage_stacks  # bench/stores.py, beside this
+
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    with storage_stacks(root, list(BACKENDS)) as clients:
+        datasets = {backend: client.upload(bed)["id"] for backend, client in clients.items()}
+        for backend, client in clients.items():
+            for metric in args.metrics:  # warm-up: numba caches, the Dask hosts' input cache
+                time_service(client, datasets[backend], metric, 1)
+        for metric in args.metrics:
+            runs: dict[str, list[float]] = {backend: [] for backend in clients}
+            phases: dict[str, dict[str, float]] = {}
+            for _ in range(args.repeats):
+                for backend, client in clients.items():
+                    took, phases[backend] = time_service(client, datasets[backend], metric, 1)
+                    runs[backend].append(took)
+            for backend in clients:
+                print(f"  {backend} runs {', '.join(f'{t:.2f}' for t in runs[backend])}; "
+                      f"last phases {phases[backend]}")
+            print(ratio_line(f"osler {metric} from .bed, n={args.n} m={args.m}, POST -> "
+                             f"succeeded (median of {args.repeats})",
+                             {b: statistics.median(t) for b, t in runs.items()}), flush=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -175,14 +248,21 @@ def main() -> None:
     parser.add_argument("--alternate", action="store_true",
                         help="run each PLINK peer once before each osler job (the ratio then "
                              "sees the same load on this shared machine) instead of all first")
+    parser.add_argument("--extends", type=int, default=0, metavar="K",
+                        help="time a job of n + K samples extending the job of the first n "
+                             "against the full job of n + K (no peers)")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="with --cold: seconds to wait after start-up before the first job "
                              "(the Dask workers finish starting meanwhile)")
+    parser.add_argument("--storage", choices=["s3"],
+                        help="time the .bed jobs on s3:// against file:// in one run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        genotypes, _ = balding_nichols(args.n, args.m, seed=1, missing_rate=args.missing)
+        genotypes, _ = balding_nichols(args.n + args.extends, args.m, seed=1,
+                                       missing_rate=args.missing)
+        grown, genotypes = genotypes, genotypes[:args.n]
         inputs = {"npy": root / "cohort.npy"}
         np.save(inputs["npy"], genotypes)
         if "bed" in args.formats:
@@ -190,8 +270,12 @@ def main() -> None:
         print(f"cohort: {args.n} samples x {args.m} variants (Balding-Nichols, 3 populations), "
               f"{float((genotypes < 0).mean()):.2%} missing calls")
 
+        if args.storage:
+            bed = inputs.get("bed") or write_bed_zip(genotypes, root)
+            time_storage_backends(bed, root, args)
+            return
         numpy_s = None
-        if not args.no_peers:
+        if not args.no_peers and not args.extends:
             a = genotypes.astype(np.float32)
             runs = []
             for _ in range(args.repeats):
@@ -227,6 +311,11 @@ def main() -> None:
             for small in smalls:  # warm-up: numba caches and imports in every process
                 for metric in args.metrics:
                     time_service(client, small["id"], metric, 2)
+            if args.extends:
+                with PeakRss() as rss:
+                    time_extension(client, inputs, root, grown, args)
+                print(f"peak RSS summed over the stack's processes: {rss.peak / 2**30:.2f} GiB")
+                return
             with PeakRss() as rss:
                 for fmt in args.formats:
                     dataset = client.upload(inputs[fmt])

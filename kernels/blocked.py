@@ -375,3 +375,80 @@ def _run_on_dask(
             done += tile_work(tiles[index])
             report(progress, done / total, f"{count}/{len(tiles)} tiles")
     return seconds
+
+
+def extension_grid(n_old: int, n: int, n_workers: int = 1,
+                   block_size: int | None = None) -> list[tuple[int, int, int, int]]:
+    """The tiles that fill rows and columns ``n_old:n`` of a symmetric n x n matrix whose first
+    ``n_old`` x ``n_old`` block is known, biggest first.
+
+    Rectangles (i0, i1, j0, j1) of old rows ``i0:i1`` (< n_old) against new columns ``j0:j1``
+    (>= n_old), above the diagonal, and the new square ``n_old:n`` tiled as
+    :func:`symmetric_blockwise` tiles a matrix of its own (diagonal tiles or bands), shifted.
+    By default the old rows are cut so that each worker gets about one rectangle of equal work.
+    """
+    if not 0 <= n_old <= n:
+        raise ValueError("need 0 <= n_old <= n")
+    n_new = n - n_old
+    if n_new == 0:
+        return []
+    if block_size:
+        square = tile_grid(n_new, int(block_size))
+        row_step = col_step = int(block_size)
+    else:
+        square = (band_grid(n_new, n_workers) if 1 < n_workers and n_new <= MAX_BLOCK_ROWS
+                  else tile_grid(n_new, choose_block_size(n_new, n_workers)))
+        col_step = min(n_new, MAX_BLOCK_ROWS)
+        share = (n_new * n_old + n_new * (n_new + 1) / 2) / max(1, n_workers)
+        row_step = max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, math.ceil(share / col_step)))
+    tiles = [(n_old + a, n_old + b, n_old + c, n_old + d) for a, b, c, d in square]
+    tiles += [(r0, min(n_old, r0 + row_step), c0, min(n, c0 + col_step))
+              for r0 in range(0, n_old, row_step) for c0 in range(n_old, n, col_step)]
+    tiles.sort(key=lambda t: -tile_work(t))
+    return tiles
+
+
+def extend_blockwise(
+    tile_fn: TileFunction,
+    n_old: int,
+    n: int,
+    outputs: Sequence[MatrixFile],
+    *,
+    tile_kwargs: dict[str, Any] | None = None,
+    block_size: int | None = None,
+    client: Any = None,
+    progress: ProgressCallback | None = None,
+    send_back: bool = False,
+) -> dict[str, Any]:
+    """Fill rows and columns ``n_old:n`` of the symmetric n x n ``outputs`` (the first
+    ``n_old`` x ``n_old`` block is left as it is: the caller copies it from an earlier result).
+
+    The tiles are those of :func:`extension_grid`, computed by ``tile_fn`` exactly as
+    :func:`symmetric_blockwise` computes them (each pair once, with i <= j, and mirrored), so
+    with the old block copied from a full computation the outputs equal one of n x n.
+
+    Returns
+    -------
+    dict
+        ``{"n_tiles", "block_size", "tile_seconds"}`` as :func:`symmetric_blockwise`.
+    """
+    kwargs = dict(tile_kwargs or {})
+    n_workers = _worker_count(client)
+    tiles = extension_grid(n_old, n, n_workers, block_size)
+    if not tiles:
+        report(progress, 1.0, "no new rows")
+        return {"n_tiles": 0, "block_size": 0, "tile_seconds": 0.0}
+    size = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in tiles)
+    total = sum(tile_work(t) for t in tiles)
+    report(progress, 0.0, f"0/{len(tiles)} tiles")
+    if client is None:
+        seconds = 0.0
+        done = 0.0
+        for k, tile in enumerate(tiles, 1):
+            seconds += compute_tile(tile_fn, tile, outputs, kwargs)
+            done += tile_work(tile)
+            report(progress, done / total, f"{k}/{len(tiles)} tiles")
+    else:
+        seconds = _run_on_dask(client, tile_fn, tiles, outputs, kwargs, n_workers, total, progress,
+                               send_back)
+    return {"n_tiles": len(tiles), "block_size": size, "tile_seconds": round(seconds, 3)}

@@ -300,10 +300,24 @@ def test_logs_rerun_and_delete_from_the_command_line(stack, tmp_path):
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
-    for name, value in (("OSLER_METRICS", "maybe"), ("OSLER_LEASE_SECONDS", "soon")):
+    for name, value in (("OSLER_METRICS", "maybe"), ("OSLER_LEASE_SECONDS", "soon"),
+                        ("OSLER_STORAGE_URL", "ftp://host/x"), ("OSLER_STORAGE_URL", "file://x")):
         result = osler("jobs", data_dir=tmp_path, **{name: value})
         assert result.returncode == 2 and name in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["gateway", "--port", "1"], ["worker"]])
+def test_a_store_that_cannot_be_reached_stops_start_up_with_one_line(tmp_path, command):
+    from osler.api.cli.embedded import free_port
+
+    result = osler(*command, data_dir=tmp_path, timeout=120,
+                   OSLER_STORAGE_URL="s3://osler/prod", AWS_ACCESS_KEY_ID="k",
+                   AWS_SECRET_ACCESS_KEY="s", AWS_REGION="us-east-1",
+                   AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", AWS_MAX_ATTEMPTS="1")
+    assert result.returncode == 2, result.stderr
+    assert "the store s3://osler/prod cannot be used" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_up_on_a_busy_port_says_so_at_once(tmp_path):

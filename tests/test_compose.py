@@ -22,14 +22,21 @@ def test_compose_file_is_valid():
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_runs_every_part_with_durable_redis():
+def test_compose_runs_every_part_with_durable_redis_and_an_object_store():
     spec = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert {"redis", "gateway", "worker", "dask-scheduler", "dask-worker"} <= set(services)
+    assert {"redis", "store", "gateway", "worker", "dask-scheduler", "dask-worker"} <= set(services)
     redis_command = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_command and "noeviction" in redis_command
+    assert "-s3" in services["store"]["command"] and "store-data:/data" in services["store"][
+        "volumes"]
     for name in ("gateway", "worker", "dask-worker"):
-        assert "osler-data:/data" in services[name]["volumes"]
+        # nothing shared but Redis, the store and the scheduler: no common volume
+        assert not services[name].get("volumes"), name
+        env = services[name]["environment"]
+        assert env["OSLER_STORAGE_URL"].startswith("s3://")
+        assert env["AWS_ENDPOINT_URL"] == "http://store:8333"
+        assert services[name]["depends_on"]["store"]["condition"] == "service_healthy"
         assert "container_name" not in services[name]  # scalable with --scale
         assert "healthcheck" in services[name]
 

@@ -11,6 +11,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from osler.workers.redis_connection import connect
+from osler.workers.tenants import TenantStore
 from tests.conftest import auth
 
 FILES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "rtplan.dcm")
@@ -137,7 +139,9 @@ def test_bad_deidentify_uploads_are_400_and_store_nothing(client, token, setting
     assert answer.mimetype == "application/problem+json"
     assert "ZQXCANARY" not in answer.get_data(as_text=True)
     assert client.get("/v1/datasets", headers=auth(token)).get_json()["datasets"] == []
-    assert list((settings.data_dir / "tmp").iterdir()) == []
+    tenant = TenantStore(connect(settings)).authenticate(token)
+    assert list((settings.data_dir / "tenants" / tenant).glob("datasets/*")) == []
+    assert list(settings.data_dir.glob("deidentify-*")) == []  # its scratch copy went too
 
 
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(client, token):

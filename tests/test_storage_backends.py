@@ -263,3 +263,36 @@ def test_a_sigkilled_worker_leaves_one_result_in_the_store(stack, tmp_path):
         second.stop()
         if stack.worker.process is None:  # the stack's worker was the one killed
             stack.worker.start()
+
+
+def test_extends_reads_the_earlier_job_from_the_store(stack):
+    from tests.test_drug_similarity_job import nci_lines
+
+    genotypes = np.random.default_rng(8).integers(0, 3, (90, 300), dtype=np.int8)
+    genotypes[np.random.default_rng(9).random(genotypes.shape) < 0.03] = -1
+    first = upload(stack.client, stack.token, "first.npy", npy_bytes(genotypes[:70])).get_json()
+    grown = upload(stack.client, stack.token, "grown.npy", npy_bytes(genotypes)).get_json()
+    params = {"metric": "king", "block_size": 32, "plots": False}
+    earlier = wait_for_job(stack.client, stack.token, _submit(stack, "genome-distance", {
+        "dataset": first["id"], **params})["id"])
+    extended = wait_for_job(stack.client, stack.token, _submit(stack, "genome-distance", {
+        "dataset": grown["id"], "extends": earlier["id"], **params})["id"])
+    full = wait_for_job(stack.client, stack.token, _submit(stack, "genome-distance", {
+        "dataset": grown["id"], **params})["id"])
+    assert extended["state"] == full["state"] == "succeeded", extended["error"]
+    assert extended["result"]["rows_computed"] == 20
+    assert _download(stack, extended["id"], "matrix.npy") == _download(stack, full["id"],
+                                                                       "matrix.npy")
+    lines = nci_lines(0, 60)
+    small = upload(stack.client, stack.token, "a.smi", "\n".join(lines[:45]).encode()).get_json()
+    big = upload(stack.client, stack.token, "b.smi", "\n".join(lines).encode()).get_json()
+    drug = {"mode": "all-pairs", "plots": False}
+    old = wait_for_job(stack.client, stack.token, _submit(stack, "drug-similarity", {
+        "library": small["id"], **drug})["id"])
+    new = wait_for_job(stack.client, stack.token, _submit(stack, "drug-similarity", {
+        "library": big["id"], "extends": old["id"], **drug})["id"])
+    again = wait_for_job(stack.client, stack.token, _submit(stack, "drug-similarity", {
+        "library": big["id"], **drug})["id"])
+    assert new["state"] == again["state"] == "succeeded", new["error"]
+    assert _download(stack, new["id"], "matrix.npy") == _download(stack, again["id"],
+                                                                  "matrix.npy")

@@ -33,7 +33,7 @@ from osler.kernels.locations import Exchange
 from osler.workers.attempt_files import AttemptFiles, artifact_key
 from osler.workers.datasets import Dataset, DatasetStore
 from osler.workers.derived_cache import DerivedCache
-from osler.workers.errors import JobCancelled, LeaseLost, NotFound
+from osler.workers.errors import JobCancelled, LeaseLost
 from osler.workers.job_states import CANCELLED, SUCCEEDED
 from osler.workers.jobs import Job, JobStore
 from osler.workers.kinds import JobKind
@@ -143,14 +143,23 @@ class JobContext:
         return self._exchange
 
     def artifact_path(self, job_id: str, name: str) -> Path:
-        """A local path holding an artifact of one of the caller's succeeded jobs."""
+        """A local, readable path of artifact ``name`` of a succeeded job of this job's owner
+        (the store's own file, or this host's cached copy from a bucket).
+
+        Raises InputError (the job fails with its message) when there is no such job (another
+        tenant's is as unknown as a missing one), it has not succeeded, or it has no artifact
+        ``name`` (any more).
+        """
         job = self.store.load(job_id)
         if job is None or job.owner != self.job.owner:
-            raise NotFound(f"no job with id {job_id!r}")
-        entry = next((a for a in job.artifacts if a["name"] == name), None)
-        if job.state != SUCCEEDED or job.published_attempt is None or entry is None:
-            raise InputError(f"job {job_id} has no artifact {name!r}")
+            raise InputError(f"no job with id {job_id!r}")
+        if job.state != SUCCEEDED or job.published_attempt is None:
+            raise InputError(f"job {job_id} is {job.state}; only a succeeded job's artifacts "
+                             "can be read")
         key = artifact_key(job.owner, job.id, job.published_attempt, name)
+        listed = any(a["name"] == name for a in job.artifacts)
+        if Path(name).name != name or not listed or self.objects.size(key) is None:
+            raise InputError(f"job {job_id} has no artifact {name!r}")
         return self.objects.local_file(key, content_key=f"artifact:{key}")
 
     def progress(self, fraction: float, message: str) -> None:
@@ -287,6 +296,7 @@ def run_job(
             return None  # taken over while finishing: the other attempt publishes
         over = _storage_over_quota(client, settings, objects, job.owner, files.local_bytes())
         if over is not None:
+            files.end(published=False)  # none of its outputs stays once the failure shows
             return store.mark_failed(job_id, "StorageQuotaExceeded", over)
         artifacts = files.publish()
         _register_model(ctx, kind, result)

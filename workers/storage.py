@@ -50,6 +50,15 @@ class ObjectStore:
         self.fs: Any = filesystem(self.url)
         self._root = strip_scheme(self.url).rstrip("/")
 
+    def ensure_ready(self) -> None:
+        """Make the store's root (a bucket: create it when missing); raises when unreachable."""
+        if not self.remote:
+            Path(local_path(self._root)).mkdir(parents=True, exist_ok=True)
+            return
+        bucket = self._root.split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            self.fs.mkdir(bucket)
+
     # --------------------------------------------------------------------- naming
 
     def _path(self, key: str) -> str:

@@ -136,7 +136,9 @@ class EmbeddedStack:
         """A Dask scheduler and workers (one thread each), as ``dask`` processes like the
         cluster mode runs; returns the scheduler's address."""
         address = f"tcp://127.0.0.1:{free_port()}"
-        env = {**os.environ, **DASK_QUIET_WHEN_IDLE}
+        # The Dask workers keep their input cache under the stack's data directory.
+        env = {**os.environ, **DASK_QUIET_WHEN_IDLE,
+               "OSLER_DATA_DIR": str(self.settings.data_dir)}
         self._spawn_command(
             "dask-scheduler",
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
@@ -171,6 +173,8 @@ class EmbeddedStack:
         env = dict(os.environ)
         env["OSLER_DATA_DIR"] = str(self.settings.data_dir)
         env["OSLER_DASK_SCHEDULER"] = scheduler
+        if self.settings.storage_url_setting:
+            env["OSLER_STORAGE_URL"] = self.settings.storage_url_setting
         if self.settings.redis_url:
             env["OSLER_REDIS_URL"] = self.settings.redis_url
         else:

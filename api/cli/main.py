@@ -46,10 +46,26 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _store_ready(settings: Settings) -> bool:
+    """Whether the object store answers (a missing bucket is made); says why not."""
+    from osler.workers.storage import open_store
+
+    try:
+        open_store(settings).ensure_ready()
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the store stops start-up
+        print(f"osler: the store {settings.storage_url} cannot be used: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return False
+
+
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
 
     from gunicorn.app.wsgiapp import run
+
+    if not _store_ready(settings):
+        return 2
 
     # One folder for the metrics of every gunicorn worker process, fresh for each gateway.
     metrics_dir = settings.data_dir / "prometheus" / f"gateway-{os.getpid()}"
@@ -75,6 +91,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from osler.workers import worker_loops  # heartbeat, reconciler, Dask probe, warm-up
 
     worker_loops.SERVED_QUEUES[:] = args.queues.split(",")
+    if not _store_ready(settings):
+        return 2
     from osler.workers.celery_app import make_celery, set_celery
 
     # Celery logs each task's return value at INFO: inference answers are patient data.

@@ -30,6 +30,7 @@ from osler.kernels.blocked import (
     symmetric_blockwise,
 )
 from osler.kernels.errors import InputError
+from osler.kernels.genome import incremental
 from osler.kernels.genome import metrics as gm
 from osler.kernels.genome.bed import count_bed_block
 from osler.kernels.genome.genotypes import Genotypes, load_genotypes
@@ -54,6 +55,7 @@ def run_genome_distance(
     maf: float | None = None,
     geno: float | None = None,
     plots: bool = True,
+    extends: incremental.PriorJob | None = None,
     client: Any = None,
     progress: ProgressCallback | None = None,
     exchange: Exchange = LOCAL,
@@ -81,6 +83,9 @@ def run_genome_distance(
         missing-call rate above ``geno``.
     plots : bool
         False skips the PNG files.
+    extends : PriorJob, optional
+        A finished job whose cohort is this one's first samples: its matrix is copied and only
+        the new rows are computed (see :mod:`osler.kernels.genome.incremental`; not ``grm``).
     client : distributed.Client, optional
         Tiles run on its workers; None computes in this process.
     progress : callable, optional
@@ -94,7 +99,9 @@ def run_genome_distance(
     dict
         ``metric``, ``n_samples``, ``n_variants_used``, ``n_variants_skipped``, ``skipped``
         (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``,
-        ``phase_seconds`` (read, count, tiles, plots), ``files``; ``eigenvalues`` for grm.
+        ``phase_seconds`` (read, count, tiles, plots), ``files``; ``eigenvalues`` for grm;
+        ``extends`` and ``rows_computed`` for an extension. Every metric but grm also writes
+        ``inputs.json`` (what a later job extending this one checks).
 
     Examples
     --------
@@ -112,6 +119,9 @@ def run_genome_distance(
     cohort = load_genotypes(Path(dataset_path), work_dir)
     clock.lap("read")
     n, m_all = cohort.shape
+    grown = None if extends is None else incremental.check_prior(extends, cohort, metric, maf,
+                                                                   geno)
+    digests = incremental.start_digests(cohort, metric, grown)
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
     called, allele_sum = _variant_counts(cohort, client, exchange)
@@ -121,6 +131,8 @@ def run_genome_distance(
     if m == 0:
         raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
                          f"(maf={maf}, geno={geno})")
+    if grown is not None:
+        grown.check_keep(keep)
     called_kept = called[keep]
     missing_fraction = 1.0 - float(called_kept.sum()) / (n * m)
     has_missing = bool((called_kept < n).any())
@@ -143,9 +155,10 @@ def run_genome_distance(
     def tile_progress(fraction: float, message: str) -> None:
         report(progress, 0.15 + 0.75 * fraction, message)
 
-    tiles = symmetric_blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
-                                block_size=block_size, client=client, progress=tile_progress,
-                                send_back=exchange.remote)
+    blockwise = symmetric_blockwise if grown is None else grown.extend
+    tiles = blockwise(tile_fn, n, [matrix, plink_bin], tile_kwargs=tile_kwargs,
+                      block_size=block_size, client=client, progress=tile_progress,
+                      send_back=exchange.remote)
 
     clock.lap("tiles")
     _write_ids(out_dir, cohort.sample_ids, suffix, plink2_header=metric == "king")
@@ -162,6 +175,7 @@ def run_genome_distance(
         "files": {"matrix": "matrix.npy", "plink_bin": f"matrix.{suffix}.bin",
                   "plink_id": f"matrix.{suffix}.id", "samples": "samples.txt"},
     }
+    incremental.finish(out_dir, summary, digests, grown, cohort, keep, maf=maf, geno=geno)
     values = matrix.open("r")
     if metric == "grm":
         report(progress, 0.92, "principal components")

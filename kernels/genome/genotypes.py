@@ -11,6 +11,7 @@ SNPs are read from a VCF; other records are skipped and counted.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import tarfile
@@ -67,6 +68,10 @@ class Genotypes:
     bed_offset : int or None
         For a .bed: where its first byte sits in ``path`` (0 for an extracted file, the data
         offset of an uncompressed ``.zip`` member read in place); None for an int8 matrix.
+    variants_sha256 : str or None
+        SHA-256 of the variants read, in order (PLINK: chromosome, id, position, A1, A2 of each
+        .bim line; VCF: CHROM, POS, ID, REF, ALT of each record used); None for a matrix without
+        variant descriptions (``.npy``, Zarr).
     """
 
     path: Path
@@ -75,6 +80,7 @@ class Genotypes:
     n_variants: int
     skipped: dict[str, int] = field(default_factory=dict)
     bed_offset: int | None = None
+    variants_sha256: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -293,8 +299,12 @@ def read_fam(path: Path, label: str) -> list[tuple[str, str]]:
     return ids
 
 
-def count_bim(path: Path, label: str) -> int:
-    """Number of variants (non-empty lines) of a .bim file, checking each has 6 fields."""
+def count_bim(path: Path, label: str, digest: Any = None) -> int:
+    """Number of variants (non-empty lines) of a .bim file, checking each has 6 fields.
+
+    ``digest`` (a ``hashlib`` object), when given, is fed each line's chromosome, id, position,
+    A1 and A2, tab-separated (so spacing and the genetic map column do not change it).
+    """
     count = 0
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -304,6 +314,9 @@ def count_bim(path: Path, label: str) -> int:
             if len(fields) != 6:
                 raise InputError(f"{label}: .bim line {lineno} has {len(fields)} fields; "
                                  "expected 6 (chrom, id, cM, position, A1, A2)")
+            if digest is not None:
+                del fields[2]
+                digest.update(("\t".join(fields) + "\n").encode())
             count += 1
     if count == 0:
         raise InputError(f"{label}: the .bim file lists no variants")
@@ -413,10 +426,12 @@ def _plink_checked(path: Path, work_dir: Path) -> Genotypes:
     """A fileset's .bed (checked against .fam and .bim), read in place when stored in a .zip."""
     files = extract_plink(path, work_dir / "plink", in_place_bed=True)
     ids = read_fam(files["fam"], path.name)
-    m = count_bim(files["bim"], path.name)
+    variants = hashlib.sha256()
+    m = count_bim(files["bim"], path.name, variants)
     offset = files.get("bed_offset", 0)
     check_bed(files["bed"], len(ids), m, path.name, offset, files.get("bed_size"))
-    return Genotypes(files["bed"], ids, "plink", m, bed_offset=offset)
+    return Genotypes(files["bed"], ids, "plink", m, bed_offset=offset,
+                     variants_sha256=variants.hexdigest())
 
 
 # --------------------------------------------------------------------------- VCF
@@ -499,7 +514,7 @@ def vcf_record_genotypes(record: Any, label: str, index: int) -> np.ndarray:
 
 
 def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str, str]],
-                                                            dict[str, int]]:
+                                                            dict[str, int], str]:
     vcf = _open_vcf(path)
     samples = list(vcf.samples)
     n = len(samples)
@@ -510,6 +525,7 @@ def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str,
     filled = 0
     m = 0
     index = 0
+    variants = hashlib.sha256()
     try:
         with open(raw_path, "wb") as raw:
             for index, record in enumerate(vcf, 1):
@@ -518,6 +534,8 @@ def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str,
                     skipped[reason] += 1
                     continue
                 buf[filled] = vcf_record_genotypes(record, path.name, index)
+                variants.update(f"{record.CHROM}\t{record.POS}\t{record.ID or '.'}\t"
+                                f"{record.REF}\t{record.ALT[0]}\n".encode())
                 filled += 1
                 if filled == step:
                     raw.write(buf.tobytes())
@@ -543,7 +561,8 @@ def _vcf_to_canonical(path: Path, work_dir: Path) -> tuple[Path, list[tuple[str,
         out[:, v0:v0 + step] = variant_major[v0:v0 + step].T
     del out, variant_major
     raw_path.unlink()
-    return out_path, [(s, s) for s in samples], {k: v for k, v in skipped.items() if v}
+    return (out_path, [(s, s) for s in samples], {k: v for k, v in skipped.items() if v},
+            variants.hexdigest())
 
 
 def _describe(skipped: dict[str, int]) -> str:
@@ -608,6 +627,6 @@ def load_genotypes(path: Path, work_dir: Path) -> Genotypes:
         return Genotypes(canonical, ids, fmt, int(m))
     if fmt == "plink":
         return _plink_checked(path, work_dir)
-    canonical, ids, skipped = _vcf_to_canonical(path, work_dir)
+    canonical, ids, skipped, variants = _vcf_to_canonical(path, work_dir)
     m = int(np.load(canonical, mmap_mode="r").shape[1])
-    return Genotypes(canonical, ids, fmt, m, skipped)
+    return Genotypes(canonical, ids, fmt, m, skipped, variants_sha256=variants)

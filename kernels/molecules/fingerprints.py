@@ -14,11 +14,15 @@ Searches also use the rows sorted by popcount (:mod:`.popcount_order`), added on
 The folder is built under a temporary name and renamed into place, so a reader never sees half an
 entry and two workers computing the same entry at once both end with a complete one.
 Large files are fingerprinted in shards over Dask: the driver writes each shard's structures to a
-small text file and the task reads it by path (no large data inside the task graph).
+small text file and the task reads it by location (no large data inside the task graph; a file
+of this process's disk, or its copy in an object store through an
+:class:`~osler.kernels.locations.Exchange`). Where the workers share the disk each task saves its
+packed rows beside the shard; where they share only the store it returns them instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -36,6 +40,7 @@ import numpy as np
 
 from osler.kernels.bits import pack_bits
 from osler.kernels.errors import InputError
+from osler.kernels.locations import LOCAL, Exchange, readable
 from osler.kernels.molecules.options import FINGERPRINTS
 from osler.kernels.molecules.readers import (
     DEFAULT_ID_COLUMN,
@@ -294,15 +299,21 @@ def fingerprint_texts(texts: Sequence[str], spec: FingerprintSpec, *, molblock: 
         del blocker
 
 
-def fingerprint_shard(shard_path: str, out_path: str, spec: FingerprintSpec, molblock: bool
-                      ) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
-    """Dask task: fingerprint the structures in ``shard_path`` and save the packed rows to
-    ``out_path``; return the small parts (validity mask, reasons, SDF SMILES)."""
-    text = Path(shard_path).read_text(encoding="utf-8")
+def fingerprint_shard(shard_path: str, out_path: str | None, spec: FingerprintSpec,
+                      molblock: bool
+                      ) -> tuple[np.ndarray, dict[int, str], list[str] | None, np.ndarray | None]:
+    """Dask task: fingerprint the structures at location ``shard_path``.
+
+    Returns the validity mask, the reasons, the SDF SMILES and the packed rows, or None for
+    them when they were saved to ``out_path`` (a path the caller reads: a shared disk).
+    """
+    text = Path(readable(shard_path)).read_text(encoding="utf-8")
     texts = text.split("\n$$$$\n")[:-1] if molblock else text.split("\n")[:-1]
     packed, valid, reasons, smiles = fingerprint_texts(texts, spec, molblock=molblock)
+    if out_path is None:
+        return valid, reasons, smiles, packed
     np.save(out_path, packed)
-    return valid, reasons, smiles
+    return valid, reasons, smiles, None
 
 
 def cache_key(sha256: str, spec: FingerprintSpec | None, file_format: str, smiles_column: str,
@@ -327,6 +338,7 @@ def dataset_fingerprints(
     file_format: str | None = None,
     client=None,
     progress: Callable[[float, str], None] | None = None,
+    exchange: Exchange = LOCAL,
 ) -> FingerprintSet:
     """Fingerprints of a molecule file, from the cache or computed (and cached) now.
 
@@ -342,9 +354,12 @@ def dataset_fingerprints(
     spec : FingerprintSpec
     smiles_column, id_column, file_format : see :func:`.readers.read_molecules`
     client : distributed.Client, optional
-        Fingerprint shards of large files on Dask workers (they must see ``cache_dir``).
+        Fingerprint shards of large files on Dask workers.
     progress : callable, optional
         ``progress(fraction, message)``; may raise, which cancels outstanding shards.
+    exchange : Exchange
+        How the Dask workers reach the shards: this process's disk (the default; they save
+        their packed rows beside them), or an object store (they return them).
 
     Returns
     -------
@@ -375,7 +390,7 @@ def dataset_fingerprints(
             records = read_molecules(path, smiles_column=smiles_column, id_column=id_column,
                                      file_format=fmt)
             valid, reasons, sdf_smiles = _fingerprint_records(
-                records.texts, spec, fmt == "sdf", tmp, client, progress)
+                records.texts, spec, fmt == "sdf", tmp, client, progress, exchange)
             unit, n_bits = records.unit, spec.n_bits
             keep = np.flatnonzero(valid)
             ids = [records.ids[i] for i in keep]
@@ -408,8 +423,10 @@ def dataset_fingerprints(
 
 
 def _fingerprint_records(texts: list[str], spec: FingerprintSpec, molblock: bool, tmp: Path,
-                         client, progress) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
+                         client, progress, exchange: Exchange = LOCAL
+                         ) -> tuple[np.ndarray, dict[int, str], list[str] | None]:
     """Fingerprint ``texts`` into ``tmp/fingerprints.npy``; in-process or in Dask shards."""
+    from osler.kernels.dask_window import run_windowed
     from osler.kernels.progress import report
 
     n = len(texts)
@@ -429,32 +446,35 @@ def _fingerprint_records(texts: list[str], spec: FingerprintSpec, molblock: bool
     shard_dir = tmp / "shards"
     shard_dir.mkdir()
     starts = list(range(0, n, SHARD_SIZE))
-    args = []
+    send_back = exchange.remote  # the workers may not see shard_dir: packed rows come back
+    npys, calls = [], []
     for s, start in enumerate(starts):
         chunk = texts[start:start + SHARD_SIZE]
         sep = "\n$$$$\n" if molblock else "\n"
         shard = shard_dir / f"shard-{s:05d}.txt"
         shard.write_text(sep.join(chunk) + sep, encoding="utf-8")
-        args.append((str(shard), str(shard_dir / f"shard-{s:05d}.npy")))
-    futures = [client.submit(fingerprint_shard, a, b, spec, molblock, pure=False)
-               for a, b in args]
-    results: list = [None] * len(futures)
-    try:
-        from distributed import as_completed
-
-        index = {f.key: i for i, f in enumerate(futures)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            results[index[fut.key]] = fut.result()
-            report(progress, done / len(futures), f"fingerprinted {done}/{len(futures)} shards")
-    finally:
-        client.cancel([f for f in futures if not f.done()])
+        npys.append(shard_dir / f"shard-{s:05d}.npy")
+        calls.append((exchange.share(shard), None if send_back else str(npys[-1]), spec,
+                      molblock))
+    # Sharing the disk, every shard is in flight at once; sending back, a few per worker
+    # thread, so the packed rows waiting for this process stay bounded.
+    window = (2 * max(1, sum(client.nthreads().values())) if send_back else len(calls))
+    results: list = [None] * len(calls)
+    with contextlib.closing(run_windowed(client, fingerprint_shard, calls,
+                                         window=window)) as finished:
+        for done, (index, (valid, reasons, smiles, packed)) in enumerate(finished, start=1):
+            if packed is not None:
+                np.save(npys[index], packed)
+                del packed
+            results[index] = (valid, reasons, smiles)
+            report(progress, done / len(calls), f"fingerprinted {done}/{len(calls)} shards")
     valid = np.concatenate([r[0] for r in results])
     reasons = {starts[s] + i: why for s, r in enumerate(results) for i, why in r[1].items()}
     smiles = [smi for r in results for smi in r[2]] if molblock else None
     out = np.lib.format.open_memmap(tmp / "fingerprints.npy", mode="w+", dtype=np.uint64,
                                     shape=(int(valid.sum()), spec.words))
     row = 0
-    for _, npy in args:
+    for npy in npys:
         part = np.load(npy)
         out[row:row + part.shape[0]] = part
         row += part.shape[0]

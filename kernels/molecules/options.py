@@ -23,5 +23,8 @@ MAX_HITS = 50_000_000
 MAX_K = 10_000
 """Largest ``k`` accepted."""
 
+EXTENDS_SAME = ("metric", "fingerprint", "radius", "fp_size")
+"""Params an all-pairs job that ``extends`` another must share with it (they shape the scores)."""
+
 SCORE_BYTES = 4
 """Scores are float32: an all-pairs matrix of q x l molecules is ``q * l * SCORE_BYTES`` bytes."""

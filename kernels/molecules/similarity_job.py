@@ -7,7 +7,8 @@ Artifacts written into ``out_dir``:
   ties by the lower library row; a library searched against itself never lists a molecule as its
   own hit): the k best per query, or in ``threshold`` mode every hit >= the threshold;
 - ``matrix.npy`` — float32 scores, queries × library (``all-pairs`` only), filled tile by tile
-  through a memory map;
+  (by the Dask workers where they share this process's disk, else by this process as the tiles
+  come back);
 - ``matrix.npz`` — ``threshold`` mode: the hits as a SciPy CSR matrix (float32, queries ×
   library, sorted indices; ``scipy.sparse.load_npz``), no self pairs;
 - ``invalid.csv`` — ``input, unit, number, id, reason`` for records that gave no molecule;
@@ -17,6 +18,11 @@ Artifacts written into ``out_dir``:
 
 ``top-k`` and ``threshold`` search the library in popcount order (:mod:`.popcount_order`) and
 skip the rows the bounds of :mod:`.pruned` exclude; their results equal brute force.
+
+The Dask tasks reach this process's files through an
+:class:`~osler.kernels.locations.Exchange`: the files themselves on a shared disk (``LOCAL``, the
+default), or copies uploaded to an object store, in which case the tasks also return what they
+would have written (fingerprint shards, matrix tiles) for this process to write.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from osler.kernels.errors import InputError
+from osler.kernels.incremental import PriorJob
+from osler.kernels.locations import LOCAL, Exchange
+from osler.kernels.molecules import incremental
 from osler.kernels.molecules import scores as similarity
 from osler.kernels.molecules.fingerprints import (
     FingerprintSet,
@@ -46,6 +55,7 @@ from osler.kernels.molecules.tiles import (
     threshold_task,
     tile_task,
     top_k_task,
+    write_tile,
 )
 from osler.kernels.progress import ProgressCallback, report
 
@@ -83,8 +93,10 @@ def run_drug_similarity(
     id_column: str = "id",
     block_size: int | None = None,
     plots: bool = True,
+    extends: PriorJob | None = None,
     client=None,
     progress: ProgressCallback | None = None,
+    exchange: Exchange = LOCAL,
 ) -> dict:
     """Similarity of query molecules to a library: all-pairs matrix or per-query top-k hits.
 
@@ -100,7 +112,8 @@ def run_drug_similarity(
         Hashes of the files, naming their fingerprint cache entries (the queries' is computed
         when omitted).
     cache_dir : Path
-        Where fingerprint cache entries live (Dask workers must see it).
+        Where fingerprint cache entries live (this process's disk; the Dask workers read the
+        files they need through ``exchange``).
     mode : {"top-k", "threshold", "all-pairs"}
     metric : {"tanimoto", "dice", "cosine", "dot"}
         ``dot`` is ``A·Aᵀ / n_bits`` on 0/1 fingerprints.
@@ -121,11 +134,19 @@ def run_drug_similarity(
         search the whole library). Results do not depend on it.
     plots : bool
         Write ``hits.png`` and ``similarity_histogram.png``.
+    extends : PriorJob, optional
+        ``all-pairs``: a finished all-pairs job whose library is this library's first
+        molecules; its scores are copied and only the new ones computed
+        (:mod:`.incremental`). Every all-pairs job writes ``inputs.json`` for this.
     client : distributed.Client, optional
         Spread fingerprint shards and similarity blocks over Dask workers.
     progress : callable, optional
         ``progress(fraction, message)``; an exception from it cancels the outstanding Dask
         work and propagates.
+    exchange : Exchange
+        How the Dask workers reach this process's files: the same disk (the default), or an
+        object store, in which case shards and tiles come back to be written here. Without a
+        client nothing is shared (everything runs here).
 
     Returns
     -------
@@ -134,7 +155,8 @@ def run_drug_similarity(
         n_invalid_queries, n_invalid_library, comparisons`` (queries × library),
         ``pairs_computed`` (distinct pairs scored), ``n_hits``, ``mean_best_similarity``,
         ``library_cached``, ``seconds`` per stage, ``pairs_per_second`` (distinct pairs scored
-        per second of the similarity stage) and ``artifacts``.
+        per second of the similarity stage) and ``artifacts``; with ``extends``, also
+        ``extends`` and ``rows_computed`` (``columns_computed`` for queries and a library).
 
     Raises
     ------
@@ -144,6 +166,8 @@ def run_drug_similarity(
     """
     _check_params(mode, metric, k, threshold, block_size, max_hits)
     spec = FingerprintSpec(fingerprint, radius, fp_size)
+    if client is None:  # every task runs in this process, which sees its own files
+        exchange = LOCAL
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
 
@@ -151,7 +175,7 @@ def run_drug_similarity(
     library = dataset_fingerprints(
         library_path, sha256=library_sha256, cache_dir=cache_dir, spec=spec,
         smiles_column=smiles_column, id_column=id_column, client=client,
-        progress=_scaled(progress, 0.0, 0.15, "library: "))
+        progress=_scaled(progress, 0.0, 0.15, "library: "), exchange=exchange)
     self_search = queries_path is None
     if self_search:
         queries = library
@@ -159,24 +183,32 @@ def run_drug_similarity(
         queries = dataset_fingerprints(
             queries_path, sha256=queries_sha256 or _sha256_file(Path(queries_path)),
             cache_dir=cache_dir, spec=spec, smiles_column=smiles_column, id_column=id_column,
-            client=client, progress=_scaled(progress, 0.15, 0.2, "queries: "))
+            client=client, progress=_scaled(progress, 0.15, 0.2, "queries: "),
+            exchange=exchange)
         if queries.n_bits != library.n_bits:
             raise InputError(f"queries have {queries.n_bits}-bit fingerprints but the library has "
                              f"{library.n_bits}-bit ones")
     seconds["fingerprints"] = time.perf_counter() - start
+    grown = None if extends is None else incremental.check_prior(
+        extends, mode=mode, metric=metric, library=library,
+        queries=None if self_search else queries)
 
     start = time.perf_counter()
     compute = {"all-pairs": _all_pairs, "top-k": _top_k, "threshold": _threshold}[mode]
     hits, hist, pairs = compute(queries, library, out_dir, metric=metric, k=k,
                                 threshold=threshold, self_search=self_search,
                                 block_size=block_size, max_hits=max_hits, client=client,
-                                progress=_scaled(progress, 0.2, 0.92, ""))
+                                progress=_scaled(progress, 0.2, 0.92, ""), exchange=exchange,
+                                **({"grown": grown} if grown is not None else {}))
     seconds["similarity"] = time.perf_counter() - start
 
     start = time.perf_counter()
     report(progress, 0.93, "writing hits")
     _write_hits(out_dir / "hits.csv", queries, library, hits)
     _write_invalid(out_dir / "invalid.csv", library, None if self_search else queries)
+    extension = incremental.finish(out_dir, metric=metric, library=library,
+                                   queries=None if self_search else queries,
+                                   grown=grown) if mode == "all-pairs" else {}
     if plots:
         report(progress, 0.96, "drawing")
         _plots(out_dir, queries, library, hits, hist, metric)
@@ -204,6 +236,7 @@ def run_drug_similarity(
         "seconds": {key: round(v, 3) for key, v in seconds.items()},
         "pairs_per_second": round(pairs / max(seconds["similarity"], 1e-9)),
         "artifacts": sorted(p.name for p in out_dir.iterdir()),
+        **extension,
     }
 
 
@@ -272,21 +305,33 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _block(queries: FingerprintSet, library: FingerprintSet, q0: int, q1: int, l0: int, l1: int,
-           **kwargs) -> SimilarityBlock:
-    return SimilarityBlock(str(queries.fps_path), str(library.fps_path), q0, q1, l0, l1,
-                           n_bits=library.n_bits, **kwargs)
+def _block(query_path: str, library_path: str, library: FingerprintSet, q0: int, q1: int,
+           l0: int, l1: int, **kwargs) -> SimilarityBlock:
+    return SimilarityBlock(query_path, library_path, q0, q1, l0, l1, n_bits=library.n_bits,
+                           **kwargs)
+
+
+def _shared_order(fps_path: Path, exchange: Exchange) -> tuple[str, str, str, str]:
+    """Locations of the popcount-sorted files of a cache entry (written now if missing, once
+    per entry, before the tasks read them)."""
+    order = popcount_order(fps_path)
+    return tuple(exchange.share(path) for path in
+                 (order.fps_path, order.words_path, order.counts_path, order.rows_path))
 
 
 def _consume(blocks: list[SimilarityBlock], task, client, n_queries: int, k: int, progress,
-             label: str) -> tuple[Hits, np.ndarray | None, int]:
-    """Run blocks and merge their top-k candidates (and histograms) as they complete."""
+             label: str, matrix_path: Path | None = None) -> tuple[Hits, np.ndarray | None, int]:
+    """Run blocks and merge their top-k candidates (and histograms) as they complete; tiles
+    that come back (``send_back`` blocks) are written into ``matrix_path`` here."""
     scores, rows = similarity.empty_top_k(n_queries, k)
     hist = np.zeros(similarity.HISTOGRAM_BINS, np.int64)
     pairs = 0
     report(progress, 0.0, f"{label}: {len(blocks)} blocks")
     with contextlib.closing(run_blocks(task, blocks, client)) as results:
         for done, res in enumerate(results, start=1):
+            if res.tile is not None:
+                write_tile(matrix_path, res)
+                res.tile = None  # memory stays bounded by the blocks in flight
             where = (slice(res.q0, res.q0 + res.scores.shape[0]) if res.query_rows is None
                      else res.query_rows)
             scores[where], rows[where] = similarity.merge_top_k(
@@ -310,40 +355,45 @@ def _query_rows_per_block(n_queries: int, client, most: int) -> int:
 
 
 def _pruned_blocks(queries: FingerprintSet, library: FingerprintSet, *, q_rows: int,
-                   block_size: int | None, self_search: bool, upper_only: bool = False,
-                   **kwargs) -> list[SimilarityBlock]:
+                   block_size: int | None, self_search: bool, exchange: Exchange,
+                   upper_only: bool = False, **kwargs) -> list[SimilarityBlock]:
     """Blocks over the popcount order; ``upper_only`` drops those wholly below the diagonal
-    (a threshold search of a library against itself scores only pairs above it)."""
-    popcount_order(queries.fps_path)  # written once per cache entry, before the tasks read it
-    popcount_order(library.fps_path)
+    (a threshold search of a library against itself scores only pairs above it).
+
+    The tasks read only the popcount-sorted files (shared through ``exchange``); the
+    file-order paths in the blocks are this process's, never read by them."""
+    query_order = _shared_order(queries.fps_path, exchange)
+    library_order = _shared_order(library.fps_path, exchange)
     n_q, n_l = len(queries), len(library)
     l_rows = block_size or n_l
-    return [_block(queries, library, q0, min(n_q, q0 + q_rows), l0, min(n_l, l0 + l_rows),
-                   self_search=self_search, **kwargs)
+    return [_block(str(queries.fps_path), str(library.fps_path), library, q0,
+                   min(n_q, q0 + q_rows), l0, min(n_l, l0 + l_rows), self_search=self_search,
+                   query_order=query_order, library_order=library_order, **kwargs)
             for q0 in range(0, n_q, q_rows) for l0 in range(0, n_l, l_rows)
             if not (upper_only and l0 + l_rows <= q0)]
 
 
 def _top_k(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
            k: int, threshold: float | None, self_search: bool, block_size: int | None,
-           max_hits: int | None, client, progress):
+           max_hits: int | None, client, progress, exchange: Exchange):
     q_rows = _query_rows_per_block(len(queries), client, QUERY_BLOCK_ROWS)
     blocks = _pruned_blocks(queries, library, q_rows=q_rows, block_size=block_size,
-                            self_search=self_search, metric=metric, k=k, threshold=threshold)
+                            self_search=self_search, exchange=exchange, metric=metric, k=k,
+                            threshold=threshold)
     hits, _, pairs = _consume(blocks, top_k_task, client, len(queries), k, progress, "top-k")
     return hits, _hits_histogram(hits), pairs
 
 
 def _threshold(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
                k: int, threshold: float, self_search: bool, block_size: int | None,
-               max_hits: int | None, client, progress):
+               max_hits: int | None, client, progress, exchange: Exchange):
     from scipy import sparse
 
     n_q, n_l = len(queries), len(library)
     q_rows = _query_rows_per_block(n_q, client, THRESHOLD_QUERY_ROWS)
     blocks = _pruned_blocks(queries, library, q_rows=q_rows, block_size=block_size,
-                            self_search=self_search, upper_only=self_search, metric=metric,
-                            k=k, threshold=threshold, max_hits=max_hits)
+                            self_search=self_search, exchange=exchange, upper_only=self_search,
+                            metric=metric, k=k, threshold=threshold, max_hits=max_hits)
     parts_q, parts_l, parts_s = [], [], []
     pairs = found = 0
     report(progress, 0.0, f"threshold: {len(blocks)} blocks")
@@ -378,20 +428,35 @@ def _hits_histogram(hits: Hits) -> np.ndarray:
 
 def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, *, metric: str,
                k: int, threshold: float | None, self_search: bool, block_size: int | None,
-               max_hits: int | None, client, progress):
+               max_hits: int | None, client, progress, exchange: Exchange, grown=None):
     n_q, n_l = len(queries), len(library)
     edge = block_size or TILE_ROWS
     matrix_path = out_dir / "matrix.npy"
     matrix = np.lib.format.open_memmap(matrix_path, mode="w+", dtype=np.float32,
                                        shape=(n_q, n_l))
     del matrix  # created at full size (sparse); tiles fill it through their own maps
-    blocks = [
-        _block(queries, library, q0, min(n_q, q0 + edge), l0, min(n_l, l0 + edge),
-               metric=metric, k=k, threshold=threshold, self_search=self_search,
-               matrix_path=str(matrix_path))
-        for q0 in range(0, n_q, edge) for l0 in range(q0 if self_search else 0, n_l, edge)]
+    query_path = exchange.share(queries.fps_path)
+    library_path = exchange.share(library.fps_path)
+    send_back = exchange.remote  # the workers may not see matrix.npy: tiles come back here
+    if grown is not None:
+        # An extension copies the earlier matrix by path: with workers that share only the
+        # store it runs here, in the job's process.
+        client = None if send_back else client
+        blocks = incremental.extension_blocks(
+            grown, queries, library, matrix_path, edge, metric=metric, k=k,
+            threshold=threshold, self_search=self_search)
+        task = incremental.extension_task
+    else:
+        blocks = [
+            _block(query_path, library_path, library, q0, min(n_q, q0 + edge), l0,
+                   min(n_l, l0 + edge), metric=metric, k=k, threshold=threshold,
+                   self_search=self_search,
+                   matrix_path=None if send_back else str(matrix_path), send_back=send_back)
+            for q0 in range(0, n_q, edge) for l0 in range(q0 if self_search else 0, n_l, edge)]
+        task = tile_task
     try:
-        return _consume(blocks, tile_task, client, n_q, k, progress, "all-pairs")
+        return _consume(blocks, task, client, n_q, k, progress, "all-pairs",
+                        matrix_path=matrix_path)
     except BaseException:
         matrix_path.unlink(missing_ok=True)  # never leave a half-filled matrix as an artifact
         raise

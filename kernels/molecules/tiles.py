@@ -1,8 +1,12 @@
 """Blocks of fingerprint-similarity work, run in-process or on Dask workers.
 
-A block is described by a small frozen :class:`SimilarityBlock` (paths, row ranges, scalars): the
-task memory-maps the cached fingerprint ``.npy`` files itself, so nothing large travels in the
-task graph, and writes any matrix tile straight into the memory-mapped output by path.
+A block is described by a small frozen :class:`SimilarityBlock` (locations, row ranges, scalars):
+the task memory-maps the cached fingerprint ``.npy`` files itself, each reached through
+:func:`~osler.kernels.locations.readable` (a path of a shared disk is read in place, an object in
+a store is fetched once per host), so nothing large travels in the task graph. Where the workers
+share the job's disk a tile task writes its matrix tile straight into the output by path; where
+they share only an object store (``send_back``) the tile comes back to the job's process, which
+writes it.
 
 Three kinds of block:
 
@@ -13,9 +17,10 @@ Three kinds of block:
   against itself: only pairs above the diagonal of the popcount order); returns the pairs in
   file-order rows.
 - :func:`tile_task` — an all-pairs tile: scores written into ``matrix_path`` (and mirrored below
-  the diagonal when the library is compared with itself); returns top-k candidates for the tile's
-  rows (and, mirrored, its columns) and the histogram of the scores it owns. The matrix must be
-  a float32 ``.npy`` on storage the workers share (it is written with ``pwrite``, by path).
+  the diagonal when the library is compared with itself), or with ``send_back`` returned for the
+  job's process to write (:func:`write_tile`); returns top-k candidates for the tile's rows (and,
+  mirrored, its columns) and the histogram of the scores it owns. A ``matrix_path`` must be a
+  float32 ``.npy`` on storage the workers share (it is written with ``pwrite``, by path).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from osler.kernels.dask_window import run_windowed
+from osler.kernels.locations import readable
 from osler.kernels.molecules import scores as similarity
-from osler.kernels.molecules.popcount_order import popcount_order
+from osler.kernels.molecules.popcount_order import PopcountOrder, popcount_order
 from osler.kernels.molecules.pruned import TooManyHits, pruned_threshold, pruned_top_k
 
 INFLIGHT_PER_THREAD = 2
@@ -39,7 +46,15 @@ INFLIGHT_PER_THREAD = 2
 
 @dataclass(frozen=True)
 class SimilarityBlock:
-    """One unit of work; every field is small and picklable."""
+    """One unit of work; every field is small and picklable.
+
+    ``query_path`` and ``library_path`` are locations of the file-order ``fingerprints.npy``
+    (read by tile blocks); ``query_order`` and ``library_order`` the locations of the
+    popcount-sorted files ``(fingerprints, word counts, counts, rows)`` of
+    :class:`~.popcount_order.PopcountOrder` (read by pruned blocks; None: the files beside
+    ``query_path`` / ``library_path``, made there if missing). ``send_back``: the workers may not
+    see ``matrix_path``, so a tile block returns its tile instead of writing it.
+    """
 
     query_path: str
     library_path: str
@@ -55,6 +70,9 @@ class SimilarityBlock:
     matrix_path: str | None = None
     n_threads: int | None = None
     max_hits: int | None = None
+    query_order: tuple[str, str, str, str] | None = None
+    library_order: tuple[str, str, str, str] | None = None
+    send_back: bool = False
 
     @property
     def pairs(self) -> int:
@@ -65,7 +83,9 @@ class SimilarityBlock:
 @dataclass
 class BlockResult:
     """What a block sends back: candidates for query rows ``q0:q0+len`` (``query_rows`` when
-    given: the rows of a popcount-ordered block) and for ``l0:`` when mirrored."""
+    given: the rows of a popcount-ordered block) and for ``l0:`` when mirrored (then
+    ``mirror_scores`` is set); ``tile``: the scores of a ``send_back`` tile block, at
+    ``(q0, l0)`` (and mirrored at ``(l0, q0)`` when ``mirror_scores`` is set)."""
 
     q0: int
     scores: np.ndarray
@@ -76,6 +96,7 @@ class BlockResult:
     mirror_scores: np.ndarray | None = None
     mirror_rows: np.ndarray | None = None
     query_rows: np.ndarray | None = None
+    tile: np.ndarray | None = None
 
 
 @dataclass
@@ -89,15 +110,22 @@ class PairsResult:
     overflow: bool = False
 
 
-def _rows(path: str, start: int, stop: int) -> np.ndarray:
+def _rows(location: str, start: int, stop: int) -> np.ndarray:
     # np.load with mmap reads only the pages of the rows asked for.
-    return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
+    return np.ascontiguousarray(np.load(readable(location), mmap_mode="r")[start:stop])
+
+
+def _order(locations: tuple[str, str, str, str] | None, fps_location: str) -> PopcountOrder:
+    """The popcount-sorted files of a block's side, as local paths."""
+    if locations is None:
+        return popcount_order(Path(readable(fps_location)))
+    return PopcountOrder(*(Path(readable(location)) for location in locations))
 
 
 def _sorted_rows(block: SimilarityBlock):
     """The block's queries and library slice in popcount order, with counts and file rows."""
-    return (*popcount_order(block.query_path).block(block.q0, block.q1),
-            *popcount_order(block.library_path).block(block.l0, block.l1))
+    return (*_order(block.query_order, block.query_path).block(block.q0, block.q1),
+            *_order(block.library_order, block.library_path).block(block.l0, block.l1))
 
 
 def top_k_task(block: SimilarityBlock) -> BlockResult:
@@ -132,7 +160,8 @@ def threshold_task(block: SimilarityBlock) -> PairsResult:
 
 
 def tile_task(block: SimilarityBlock) -> BlockResult:
-    """An all-pairs tile written into ``matrix_path``, plus its top-k candidates and histogram.
+    """An all-pairs tile written into ``matrix_path`` (or, with ``send_back``, returned in
+    ``tile``), plus its top-k candidates and histogram.
 
     With ``self_search`` the tile (q0:q1, l0:l1) lies on or above the diagonal; it is mirrored
     into (l0:l1, q0:q1), and the histogram counts each unordered pair once (no diagonal).
@@ -147,7 +176,7 @@ def tile_task(block: SimilarityBlock) -> BlockResult:
         tile = similarity.similarity_tile(queries, library, metric=block.metric,
                                           n_bits=block.n_bits)
     mirror = similarity.transpose_tile(tile) if block.self_search and not diagonal else None
-    if block.matrix_path is not None:
+    if block.matrix_path is not None and not block.send_back:
         _write_tile(block.matrix_path, tile, block.q0, block.l0)
         if mirror is not None:
             _write_tile(block.matrix_path, mirror, block.l0, block.q0)
@@ -160,11 +189,21 @@ def tile_task(block: SimilarityBlock) -> BlockResult:
     if diagonal:  # both (i, j) and (j, i) were counted, with equal scores
         hist //= 2
     pairs = n * (n - 1) // 2 if diagonal else block.pairs
-    result = BlockResult(block.q0, scores, rows, hist, pairs, l0=block.l0)
+    result = BlockResult(block.q0, scores, rows, hist, pairs, l0=block.l0,
+                         tile=tile if block.send_back else None)
     if mirror is not None:
         result.mirror_scores, result.mirror_rows = similarity.top_k_of_tile(
             mirror, block.k, col_offset=block.q0, threshold=block.threshold)
     return result
+
+
+def write_tile(matrix_path: str | Path, result: BlockResult) -> None:
+    """Write the tile a ``send_back`` block returned (and its mirror) into the matrix."""
+    assert result.tile is not None
+    _write_tile(str(matrix_path), result.tile, result.q0, result.l0)
+    if result.mirror_scores is not None:
+        _write_tile(str(matrix_path), similarity.transpose_tile(result.tile), result.l0,
+                    result.q0)
 
 
 def _write_tile(matrix_path: str, tile: np.ndarray, row0: int, col0: int) -> None:

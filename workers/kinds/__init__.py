@@ -27,6 +27,10 @@ InputCheck = Callable[[dict[str, Any], dict[str, Path], Settings], None]
 It raises ``osler.kernels.errors.InputError`` (answered with 422) for inputs the job cannot use.
 """
 
+ExtendsCheck = Callable[[dict[str, Any], dict[str, Any]], None]
+"""A submit-time check of ``extends``: (params, the params of the job it names) -> None, both
+with their defaults filled in; raises ``InvalidParams`` (422) naming the param that differs."""
+
 
 @dataclass(frozen=True)
 class JobKind:
@@ -44,6 +48,9 @@ class JobKind:
     model_kind: str | None = None
     """Set for training kinds: the registry kind of the model a successful job registers."""
     check_inputs: InputCheck | None = field(default=None, compare=False)
+    check_extends: ExtendsCheck | None = field(default=None, compare=False)
+    """Set for kinds that take ``extends`` (the id of a succeeded job of the same kind whose
+    matrix the new job grows): the gateway resolves the id and this compares the params."""
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from osler.kernels.genome.options import METRICS
+from osler.kernels.genome.options import EXTENDS_SAME, GRM_NOT_EXTENDED, METRICS
 from osler.kernels.limits import MAX_BLOCK_ROWS
+from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
 from osler.workers.settings import Settings
 
@@ -15,6 +16,17 @@ def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: 
     from osler.kernels.genome.genotypes import inspect_genotypes
 
     inspect_genotypes(inputs["dataset"], settings.max_inspect_bytes)
+
+
+def _check_extends(params: dict[str, Any], earlier: dict[str, Any]) -> None:
+    """``extends``: not for grm, and the same metric and filters as the job it names."""
+    if params["metric"] == "grm":
+        raise InvalidParams(f"params.extends: {GRM_NOT_EXTENDED}")
+    for name in EXTENDS_SAME:
+        if params.get(name) != earlier.get(name):
+            raise InvalidParams(f"params.{name}: {params.get(name)!r} here but "
+                                f"{earlier.get(name)!r} in the job named by extends; an "
+                                f"extension keeps its {name}")
 
 
 GENOME_DISTANCE = register(
@@ -47,9 +59,17 @@ GENOME_DISTANCE = register(
                 "maf": {"type": "number", "minimum": 0, "maximum": 0.5},
                 "geno": {"type": "number", "minimum": 0, "maximum": 1},
                 "plots": {"type": "boolean", "default": True},
+                "extends": {
+                    "type": "string",
+                    "description": "id of a succeeded genome-distance job whose cohort is the "
+                    "first samples of this one (same ids and calls, same variants, metric, maf "
+                    "and geno): its matrix is copied and only the new samples' rows are "
+                    "computed, equal to a full computation; not for grm",
+                },
             },
         },
         time_limit=6 * 3600,
         check_inputs=_check_genotypes,
+        check_extends=_check_extends,
     )
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 from osler.kernels.molecules.options import (
     DEFAULT_MAX_HITS,
+    EXTENDS_SAME,
     FINGERPRINTS,
     MAX_HITS,
     MAX_K,
@@ -14,6 +15,7 @@ from osler.kernels.molecules.options import (
     MODES,
     SCORE_BYTES,
 )
+from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
 from osler.workers.settings import Settings
 
@@ -34,6 +36,25 @@ def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: 
                 f"an all-pairs matrix of {n_queries} x {n_library} float32 is {size} bytes, over "
                 f"the {settings.max_all_pairs_bytes}-byte limit; use mode=top-k"
             )
+
+
+def _check_extends(params: dict[str, Any], earlier: dict[str, Any]) -> None:
+    """``extends``: two all-pairs jobs, the same metric and fingerprints, searched alike."""
+    if params["mode"] != "all-pairs":
+        raise InvalidParams("params.mode: extends needs mode all-pairs (only an all-pairs "
+                            "matrix is extended)")
+    if earlier.get("mode") != "all-pairs":
+        raise InvalidParams(f"params.extends: the job it names ran mode {earlier.get('mode')}; "
+                            "only an all-pairs job can be extended")
+    for name in EXTENDS_SAME:
+        if params.get(name) != earlier.get(name):
+            raise InvalidParams(f"params.{name}: {params.get(name)!r} here but "
+                                f"{earlier.get(name)!r} in the job named by extends; an "
+                                f"extension keeps its {name}")
+    if ("queries" in params) != ("queries" in earlier):
+        raise InvalidParams("params.queries: given in only one of this job and the job named "
+                            "by extends; both compare queries with the library, or both the "
+                            "library with itself")
 
 
 DRUG_SIMILARITY = register(
@@ -77,11 +98,20 @@ DRUG_SIMILARITY = register(
                 "id_column": {"type": "string", "minLength": 1, "default": "id"},
                 "block_size": {"type": "integer", "minimum": 64, "maximum": 1000000},
                 "plots": {"type": "boolean", "default": True},
+                "extends": {
+                    "type": "string",
+                    "description": "mode all-pairs: id of a succeeded all-pairs job whose "
+                    "library is the first molecules of this one (same fingerprints and ids; "
+                    "queries, if any, likewise), with the same metric and fingerprint params: "
+                    "its scores are copied and only the new ones computed, equal to a full "
+                    "computation",
+                },
             },
             "if": {"properties": {"mode": {"const": "threshold"}}, "required": ["mode"]},
             "then": {"required": ["threshold"]},
         },
         time_limit=6 * 3600,
         check_inputs=_check_molecules,
+        check_extends=_check_extends,
     )
 )

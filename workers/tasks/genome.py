@@ -6,7 +6,7 @@ from typing import Any
 
 from osler.workers.kinds.genome import GENOME_DISTANCE
 from osler.workers.runner import JobContext
-from osler.workers.tasks.job_task import job_task
+from osler.workers.tasks.job_task import extended_job, job_task
 
 
 @job_task(GENOME_DISTANCE)
@@ -23,6 +23,7 @@ def genome_distance(ctx: JobContext) -> dict[str, Any]:
         maf=params.get("maf"),
         geno=params.get("geno"),
         plots=params["plots"],
+        extends=extended_job(ctx),
         client=ctx.dask_client(),
         progress=ctx.progress,
         exchange=ctx.exchange,

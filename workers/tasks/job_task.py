@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 
@@ -13,6 +14,9 @@ from osler.workers.job_states import CANCELLED, FAILED
 from osler.workers.jobs import Job
 from osler.workers.kinds import JobKind
 from osler.workers.runner import JobContext, run_job
+
+if TYPE_CHECKING:
+    from osler.kernels.incremental import PriorJob
 
 Work = Callable[[JobContext], dict[str, Any]]
 
@@ -53,3 +57,12 @@ def job_task(kind: JobKind) -> Callable[[Work], Any]:
         return task
 
     return decorate
+
+
+def extended_job(ctx: JobContext) -> PriorJob | None:
+    """The job the ``extends`` param names, as the kernels take it (its artifacts read through
+    :meth:`JobContext.artifact_path`); None without the param."""
+    from osler.kernels.incremental import PriorJob
+
+    job_id = ctx.params.get("extends")
+    return None if job_id is None else PriorJob(job_id, partial(ctx.artifact_path, job_id))

@@ -6,7 +6,7 @@ from typing import Any
 
 from osler.workers.kinds.molecules import DRUG_SIMILARITY
 from osler.workers.runner import JobContext
-from osler.workers.tasks.job_task import job_task
+from osler.workers.tasks.job_task import extended_job, job_task
 
 
 @job_task(DRUG_SIMILARITY)
@@ -35,6 +35,8 @@ def drug_similarity(ctx: JobContext) -> dict[str, Any]:
         id_column=params["id_column"],
         block_size=params.get("block_size"),
         plots=params["plots"],
+        extends=extended_job(ctx),
         client=ctx.dask_client(),
         progress=ctx.progress,
+        exchange=ctx.exchange,
     )

@@ -1,0 +1,199 @@
+"""``extends`` for genome-distance: a grown cohort's matrix equals a full recompute, bit for bit,
+and a cohort that does not extend the earlier one is refused with the difference named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from osler.kernels.blocked import extension_grid
+from osler.kernels.errors import InputError
+from osler.kernels.genome.distance import PLINK_SUFFIX, run_genome_distance
+from osler.kernels.genome.simulate import balding_nichols
+from osler.kernels.incremental import INPUTS_ARTIFACT, PriorJob
+from tests.kernels.genome_data import write_plink, write_vcf, zip_fileset
+
+METRICS = ("dot", "ibs", "1-ibs", "allele-ct", "king")
+N_OLD, N = 37, 53  # neither a multiple of 4: the .bed's last byte holds padding bits
+
+
+@pytest.fixture(scope="module")
+def genotypes() -> np.ndarray:
+    g, _ = balding_nichols(N, 300, missing_rate=0.03, seed=11)
+    return g
+
+
+def write_input(g: np.ndarray, folder: Path, fmt: str, ids: list[str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if fmt == "npy":
+        path = folder / "cohort.npy"
+        np.save(path, g)
+        return path
+    if fmt == "vcf":
+        return write_vcf(g, folder / "cohort.vcf", ids)
+    return zip_fileset(write_plink(g, folder / "cohort", ids), folder / "cohort.zip")
+
+
+def prior_job(out: Path, job_id: str = "11111111-1111-4111-8111-111111111111") -> PriorJob:
+    def artifact(name: str) -> Path:
+        path = out / name
+        if not path.is_file():
+            raise InputError(f"job {job_id} has no artifact {name!r}")
+        return path
+
+    return PriorJob(job_id, artifact)
+
+
+def run(path: Path, tmp: Path, label: str, **params) -> tuple[dict, Path]:
+    out = tmp / f"out-{label}"
+    out.mkdir()
+    summary = run_genome_distance(path, out, work_dir=tmp / f"work-{label}", plots=False,
+                                  **params)
+    return summary, out
+
+
+def assert_same_matrices(a: Path, b: Path, metric: str) -> None:
+    assert np.array_equal(np.load(a / "matrix.npy"), np.load(b / "matrix.npy"), equal_nan=True)
+    suffix = PLINK_SUFFIX[metric]
+    for name in (f"matrix.{suffix}.bin", f"matrix.{suffix}.id", "samples.txt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("fmt", ["npy", "bed"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_an_extension_equals_a_full_recompute(genotypes, tmp_path, metric, fmt) -> None:
+    old_input = write_input(genotypes[:N_OLD], tmp_path / "old", fmt)
+    new_input = write_input(genotypes, tmp_path / "new", fmt)
+    _, old = run(old_input, tmp_path, "old", metric=metric, block_size=16)
+    full_summary, full = run(new_input, tmp_path, "full", metric=metric, block_size=24)
+    summary, grown = run(new_input, tmp_path, "grown", metric=metric, block_size=8,
+                         extends=prior_job(old))
+    assert_same_matrices(grown, full, metric)
+    assert summary["extends"] == "11111111-1111-4111-8111-111111111111"
+    assert summary["rows_computed"] == N - N_OLD
+    assert "extends" not in full_summary and summary["missing_fraction"] > 0
+    assert summary["files"]["inputs"] == INPUTS_ARTIFACT
+    # The grown job records its own inputs, so it can be extended in turn.
+    assert json.loads((grown / INPUTS_ARTIFACT).read_text()) == json.loads(
+        (full / INPUTS_ARTIFACT).read_text())
+
+
+def test_an_extension_of_an_extension_on_dask_equals_a_full_recompute(genotypes, tmp_path,
+                                                                        dask_client) -> None:
+    inputs = [write_input(genotypes[:n], tmp_path / f"in{n}", "bed") for n in (20, N_OLD, N)]
+    _, first = run(inputs[0], tmp_path, "first", metric="ibs")
+    _, second = run(inputs[1], tmp_path, "second", metric="ibs", extends=prior_job(first),
+                    client=dask_client)
+    summary, third = run(inputs[2], tmp_path, "third", metric="ibs", extends=prior_job(second),
+                         client=dask_client)
+    _, full = run(inputs[2], tmp_path, "full", metric="ibs", client=dask_client)
+    assert_same_matrices(third, full, "ibs")
+    assert summary["rows_computed"] == N - N_OLD
+
+
+def test_a_grown_vcf_extends_its_earlier_records(genotypes, tmp_path) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "vcf"), tmp_path, "old",
+                 metric="allele-ct")
+    new = write_input(genotypes, tmp_path / "new", "vcf")
+    summary, grown = run(new, tmp_path, "grown", metric="allele-ct", extends=prior_job(old))
+    _, full = run(new, tmp_path, "full", metric="allele-ct")
+    assert_same_matrices(grown, full, "allele-ct")
+    assert summary["rows_computed"] == N - N_OLD
+
+
+def test_the_same_cohort_again_copies_everything(genotypes, tmp_path) -> None:
+    path = write_input(genotypes, tmp_path / "in", "npy")
+    _, old = run(path, tmp_path, "old", metric="king")
+    summary, again = run(path, tmp_path, "again", metric="king", extends=prior_job(old))
+    assert summary["rows_computed"] == 0 and summary["n_tiles"] == 0
+    assert_same_matrices(again, old, "king")
+
+
+@pytest.mark.parametrize("fmt", ["npy", "bed"])
+def test_other_calls_in_the_earlier_samples_are_refused(genotypes, tmp_path, fmt) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", fmt), tmp_path, "old",
+                 metric="ibs")
+    changed = genotypes.copy()
+    changed[N_OLD - 1, 5] = (changed[N_OLD - 1, 5] + 2) % 3  # the last earlier sample's call
+    with pytest.raises(InputError, match=f"genotypes of the first {N_OLD} samples differ"):
+        run(write_input(changed, tmp_path / "new", fmt), tmp_path, "new", metric="ibs",
+            extends=prior_job(old))
+
+
+def test_mismatches_are_named(genotypes, tmp_path) -> None:
+    ids = [f"s{i}" for i in range(N)]
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed", ids[:N_OLD]),
+                 tmp_path, "old", metric="ibs", maf=0.01)
+    prior = prior_job(old)
+    bed = write_input(genotypes, tmp_path / "new", "bed", ids)
+
+    def refused(path: Path, match: str, **params) -> None:
+        params = {"metric": "ibs", "maf": 0.01, **params}
+        with pytest.raises(InputError, match=match):
+            run(path, tmp_path, f"x{len(list(tmp_path.iterdir()))}", extends=prior, **params)
+
+    refused(bed, "metric is 'king' here and 'ibs' in that job", metric="king")
+    refused(bed, "maf is 0.05 here and 0.01 in that job", maf=0.05)
+    refused(bed, "grm matrix cannot be extended: its standardisation uses the allele "
+                 "frequencies of all samples", metric="grm")
+    refused(write_input(genotypes[:30], tmp_path / "fewer", "bed"),
+            f"this cohort has 30 samples, fewer than that job's {N_OLD}")
+    refused(write_input(genotypes, tmp_path / "npy", "npy"),
+            "that job read a PLINK .bed and this one an int8 matrix")
+    refused(write_input(genotypes[:, :299], tmp_path / "m", "bed"),
+            "this cohort has 299 variants and that job's 300")
+    other = ids.copy()
+    other[3] = "someone-else"
+    refused(write_input(genotypes, tmp_path / "ids", "bed", other),
+            r"sample 4 \(FID, IID\) is not that job's sample 4")
+    bim = tmp_path / "bim"
+    bim.mkdir()
+    files = write_plink(genotypes, bim / "cohort", ids)
+    lines = files["bim"].read_text().splitlines()
+    lines[7] = lines[7].replace("\t800\t", "\t801\t")
+    files["bim"].write_text("\n".join(lines) + "\n")
+    refused(zip_fileset(files, bim / "cohort.zip"), r"the variants \(chromosome, id, position")
+
+
+def test_new_samples_that_move_a_variant_across_the_maf_threshold_are_refused(
+        genotypes, tmp_path) -> None:
+    # One het call in 37 samples is a frequency of 1/74 >= 0.01; in 53 it is 1/106 < 0.01.
+    g = genotypes.copy()
+    g[:, 0] = 0
+    g[0, 0] = 1
+    _, old = run(write_input(g[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
+                 metric="ibs", maf=0.01)
+    with pytest.raises(InputError, match="the maf/geno filters keep other variants of the "
+                                         "grown cohort"):
+        run(write_input(g, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs", maf=0.01,
+            extends=prior_job(old))
+
+
+def test_a_job_without_an_inputs_record_cannot_be_extended(genotypes, tmp_path) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "npy"), tmp_path, "old",
+                 metric="grm")
+    assert not (old / INPUTS_ARTIFACT).exists()  # grm matrices are never extended
+    with pytest.raises(InputError, match="has no artifact 'inputs.json'"):
+        run(write_input(genotypes, tmp_path / "new", "npy"), tmp_path, "new", metric="ibs",
+            extends=prior_job(old))
+
+
+@pytest.mark.parametrize("n_old, n, workers, block", [
+    (0, 10, 1, None), (7, 10, 1, None), (2000, 2200, 2, None), (37, 53, 2, 8), (5, 300, 3, None),
+    (100, 9000, 2, None), (9000, 9100, 4, None), (53, 53, 2, None),
+])
+def test_the_extension_grid_covers_each_new_pair_once(n_old, n, workers, block) -> None:
+    covered = np.zeros((n, n), np.int32)
+    for i0, i1, j0, j1 in extension_grid(n_old, n, workers, block):
+        assert i0 <= j0 and j1 - j0 <= 4096 and i1 - i0 <= 4096
+        part = covered[i0:i1, j0:j1]
+        if i0 == j0:
+            part[np.triu_indices(i1 - i0, m=j1 - j0)] += 1
+        else:
+            part += 1
+    upper = np.triu(np.ones((n, n), bool))
+    wanted = upper & (np.arange(n)[None, :] >= n_old)
+    assert (covered[wanted] == 1).all() and (covered[~wanted] == 0).all()
