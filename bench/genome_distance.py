@@ -8,6 +8,7 @@ Run from the repository root::
     python bench/genome_distance.py --metrics ibs --formats bed --cold --no-peers [--settle 30]
     python bench/genome_distance.py --missing 0.02 --metrics ibs --storage s3
     python bench/genome_distance.py --missing 0.02 --metrics ibs --formats bed --extends 200
+    python bench/genome_distance.py --missing 0.02 --metrics ibs grm king --formats bed --sgkit
 
 The cohort is simulated (Balding-Nichols, three populations) and uploaded once as an int8 ``.npy``
 and once as a PLINK ``.bed/.bim/.fam`` fileset in a ``.zip``; ``--missing`` sets that share of its
@@ -28,11 +29,23 @@ stacks side by side, one on the default file store and one on a local SeaweedFS 
 (``bench/stores.py``), alternating, and prints the medians and the s3/file ratio. The peak RSS
 summed over every process of the stack (gateway, Celery workers, Dask scheduler and workers,
 Redis) is sampled while jobs run.
+
+``--sgkit`` also times sgkit's Dask-based peers on the same genotypes, before the stack starts
+(``bench/sgkit_peer.py``, run by the Python of a separate environment, ``--sgkit-python``:
+sgkit pins older numpy, dask and zarr than osler's): ``identity_by_state`` for ibs,
+``genomic_relationship`` (VanRaden) for grm and ``pc_relate`` for king, on Dask's threaded
+scheduler with 2 threads and one BLAS thread each. Their time is the sgkit call and
+``.compute()`` of its matrix (Dask graph included, building the Dataset from numpy excluded),
+median of ``--repeats``; each is printed as a ratio to osler's job for the same metric in the
+same run. After the stack's jobs, one more (untimed) osler job per metric gives its matrix, and
+the script prints how far sgkit's is from it: none of the three is the same quantity, so it also
+prints what explains the difference (see bench/README.md, "sgkit").
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -56,6 +69,10 @@ PLINK_PEERS = {
     "grm": ("plink2", ["--make-rel", "square", "bin"], {"LD_LIBRARY_PATH": OPENBLAS_DIR}),
     "king": ("plink2", ["--make-king", "square", "bin"], {"LD_LIBRARY_PATH": OPENBLAS_DIR}),
 }
+SGKIT_PEERS = {"ibs": "identity_by_state", "grm": "genomic_relationship",
+               "king": "pc_relate"}
+ONE_BLAS_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                          "MKL_NUM_THREADS")}
 
 
 class PeakRss:
@@ -233,6 +250,92 @@ def time_storage_backends(bed: Path, root: Path, args: argparse.Namespace) -> No
     print(f"load average after: {os.getloadavg()}")
 
 
+def time_sgkit(genotypes_npy: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Median seconds of each metric's sgkit peer (bench/sgkit_peer.py, in sgkit's Python)."""
+    metrics = [metric for metric in args.metrics if metric in SGKIT_PEERS]
+    for metric in sorted(set(args.metrics) - set(metrics)):
+        print(f"sgkit: no peer for {metric}")
+    if not metrics:
+        return {}
+    python = Path(args.sgkit_python)
+    if not python.exists():
+        raise SystemExit(f"--sgkit: no {python}; make it with: python3 -m venv .venv-sgkit && "
+                         ".venv-sgkit/bin/pip install sgkit")
+    out.mkdir()
+    command = [str(python), str(Path(__file__).with_name("sgkit_peer.py")), str(genotypes_npy),
+               str(out), "--metrics", *metrics, "--repeats", str(args.repeats), "--threads", "2",
+               "--chunks", *(str(c) for c in args.sgkit_chunks)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True,
+                          env={**os.environ, **ONE_BLAS_THREAD})
+    medians = {}
+    for line in done.stdout.splitlines():
+        run = json.loads(line)
+        medians[run["metric"]] = statistics.median(run["seconds"])
+        print(f"sgkit {run['sgkit']} {run['metric']}: {run['function']}, dask {run['dask']} "
+              f"threads={run['threads']}, chunks (variants, samples) {tuple(run['chunks'])} "
+              f"(median of {args.repeats}): {medians[run['metric']]:.2f} s "
+              f"(runs {', '.join(f'{t:.2f}' for t in run['seconds'])})", flush=True)
+    return medians
+
+
+def osler_matrices(client: OslerClient, dataset_id: str, metrics: list[str], n: int,
+                   folder: Path) -> dict[str, np.ndarray]:
+    """One more (untimed) job per metric; its float64 PLINK ``.bin`` matrix."""
+    folder.mkdir()
+    matrices = {}
+    for metric in metrics:
+        submitted = client.submit("genome-distance", {"dataset": dataset_id, "metric": metric,
+                                                      "plots": False})
+        job = client.wait(submitted["id"])
+        if job["state"] != "succeeded":
+            raise SystemExit(f"service job {job['state']}: {job['error']}")
+        name = job["result"]["files"]["plink_bin"]
+        path = client.download(job["id"], name, folder / name)
+        matrices[metric] = np.fromfile(path, dtype=np.float64).reshape(n, n)
+    return matrices
+
+
+def _max_abs(a: np.ndarray, b: np.ndarray) -> str:
+    diff = a - b
+    off = diff[~np.eye(a.shape[0], dtype=bool)]
+    return (f"max |diff| {np.nanmax(np.abs(diff)):.3g} (off-diagonal {np.nanmax(np.abs(off)):.3g}"
+            f", mean off-diagonal diff {np.nanmean(off):+.3g})")
+
+
+def compare_sgkit(genotypes: np.ndarray, sgkit_dir: Path, osler: dict[str, np.ndarray]) -> None:
+    """How far each sgkit matrix is from osler's, and the formula that accounts for it."""
+    called = (genotypes >= 0).astype(np.float32)
+    for metric, theirs in osler.items():
+        ours = np.load(sgkit_dir / f"{metric}.npy")
+        print(f"sgkit {SGKIT_PEERS[metric]} vs osler {metric}: different quantity, "
+              f"{_max_abs(ours, theirs)}")
+        if metric == "ibs":
+            het = (genotypes == 1).astype(np.float32)
+            both_het = (het @ het.T) / (called @ called.T)
+            print("      sgkit + 1/2 x (share of the variants called in both where both are "
+                  f"het) vs osler ibs: {_max_abs(ours + 0.5 * both_het, theirs)}; "
+                  f"sgkit's diagonal {np.diag(ours).min():.4f}..{np.diag(ours).max():.4f} "
+                  f"(1 - het share / 2), osler's {np.diag(theirs).min():.4f}.."
+                  f"{np.diag(theirs).max():.4f}")
+        elif metric == "grm":
+            counts = np.where(genotypes >= 0, genotypes, 0).astype(np.float32)
+            p = (counts.sum(axis=0, dtype=np.float64)
+                 / (2.0 * called.sum(axis=0, dtype=np.float64))).astype(np.float32)
+            centred = called * (counts - 2.0 * p)
+            del counts
+            vanraden = (centred @ centred.T) / ((called * (2.0 * p)) @ (called * (1.0 - p)).T)
+            del centred
+            print("      sgkit vs VanRaden's formula in numpy (sum over variants called in both "
+                  "of (g_i - 2p)(g_j - 2p) / sum of 2p(1 - p), float32): "
+                  f"{_max_abs(ours, vanraden)}")
+        elif metric == "king":
+            off = ~np.eye(ours.shape[0], dtype=bool)
+            print(f"      diagonal: sgkit {np.diag(ours).mean():.4f} (mean), osler "
+                  f"{np.diag(theirs).mean():.4f}; off-diagonal mean sgkit "
+                  f"{ours[off].mean():+.4f}, osler {theirs[off].mean():+.4f}, correlation "
+                  f"{np.corrcoef(ours[off], theirs[off])[0, 1]:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -256,7 +359,17 @@ def main() -> None:
                              "(the Dask workers finish starting meanwhile)")
     parser.add_argument("--storage", choices=["s3"],
                         help="time the .bed jobs on s3:// against file:// in one run")
+    parser.add_argument("--sgkit", action="store_true",
+                        help="also time sgkit's identity_by_state / genomic_relationship / "
+                             "pc_relate on the same genotypes and compare their matrices")
+    parser.add_argument("--sgkit-python", default=".venv-sgkit/bin/python",
+                        help="the Python of an environment with sgkit (default: %(default)s)")
+    parser.add_argument("--sgkit-chunks", type=int, nargs=2, default=[10_000, 1_000],
+                        metavar=("VARIANTS", "SAMPLES"),
+                        help="dask chunks of sgkit's call_genotype (default: 10000 1000)")
     args = parser.parse_args()
+    if args.sgkit and (args.cold or args.extends or args.storage):
+        parser.error("--sgkit times warm jobs: not with --cold, --extends or --storage")
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -287,13 +400,15 @@ def main() -> None:
             del a, d
             print(f"numpy float32 A @ A.T / m, in memory (median of {args.repeats}): "
                   f"{numpy_s:.2f} s")
-            for metric in [] if args.alternate else args.metrics:
+            # PLINK reads the .bed fileset, which only --formats bed writes
+            for metric in [] if args.alternate or "bed" not in inputs else args.metrics:
                 plink_s = time_plink(metric, root / "cohort", root / f"plink-{metric}",
                                      args.repeats)
                 if plink_s is not None:
                     PLINK_PEERS[metric] += (plink_s,)
                     print(f"{PLINK_PEERS[metric][0]} {metric} (median of {args.repeats}): "
                           f"{plink_s:.2f} s")
+        sgkit_s = time_sgkit(inputs["npy"], root / "sgkit", args) if args.sgkit else {}
 
         settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
                                                     dask_scheduler=None)
@@ -340,7 +455,16 @@ def main() -> None:
                         print(line, flush=True)
                         print("      phases (s): " + ", ".join(f"{k} {v:.2f}"
                                                               for k, v in phases.items()))
+                        if metric in sgkit_s:
+                            print(f"      sgkit {SGKIT_PEERS[metric]} {sgkit_s[metric]:.2f} s: "
+                                  f"sgkit/osler {sgkit_s[metric] / service_s:.2f}x faster "
+                                  "(not the same quantity: see the comparison at the end)",
+                                  flush=True)
             print(f"peak RSS summed over the stack's processes: {rss.peak / 2**30:.2f} GiB")
+            osler = (osler_matrices(client, dataset["id"], list(sgkit_s), args.n, root / "osler")
+                     if sgkit_s else {})
+        if osler:
+            compare_sgkit(genotypes, root / "sgkit", osler)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ by s3fs itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 def default_data_dir() -> Path:
@@ -247,3 +250,35 @@ class Exchange:
 
 LOCAL = Exchange()
 """The exchange of a job whose Dask tasks share its disk (and of kernels called directly)."""
+
+
+NPY_HEADER_BYTES = 4096
+"""Bytes read to parse a ``.npy`` header from a store (numpy pads headers to 64 bytes; 4 KiB
+holds any header numpy writes for a 2-D array)."""
+
+
+def npy_rows(location: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a C-ordered ``.npy``.
+
+    A local file is memory-mapped (only those rows' pages are read). An object in a store is
+    read by byte range: its header, then exactly the bytes of those rows, so a task reads what
+    it uses and no host keeps a copy of the whole file.
+    """
+    if not is_remote(location):
+        return np.ascontiguousarray(np.load(local_path(location), mmap_mode="r")[start:stop])
+    fs = filesystem(location)
+    path = strip_scheme(location)
+    head = io.BytesIO(fs.cat_file(path, start=0, end=NPY_HEADER_BYTES))
+    version = np.lib.format.read_magic(head)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(head)
+    if fortran or not shape:
+        raise ValueError(f"{Path(path).name}: rows can be read only from a C-ordered array")
+    row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    start, stop = max(0, start), min(int(shape[0]), stop)
+    if stop <= start:
+        return np.empty((0, *shape[1:]), dtype=dtype)
+    offset = head.tell()
+    data = fs.cat_file(path, start=offset + start * row_bytes, end=offset + stop * row_bytes)
+    return np.frombuffer(data, dtype=dtype).reshape((stop - start, *shape[1:]))

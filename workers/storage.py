@@ -47,8 +47,14 @@ class ObjectStore:
         self.url = str(url).rstrip("/")
         self.cache = cache
         self.remote = is_remote(self.url)
-        self.fs: Any = filesystem(self.url)
         self._root = strip_scheme(self.url).rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, looked up on each use: fsspec keeps one per process and
+        thread, and an S3 filesystem made before a fork cannot be used after it (the Celery
+        pool forks after start-up has checked the store)."""
+        return filesystem(self.url)
 
     def ensure_ready(self) -> None:
         """Make the store's root (a bucket: create it when missing); raises when unreachable."""
@@ -165,10 +171,14 @@ class ObjectStore:
         self.fs.put_file(str(path), self._path(key))
 
     def put_tree(self, folder: Path, prefix: str) -> None:
-        """Copy every file under a local folder to keys under ``prefix``."""
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file():
-                self.put_file(path, f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}")
+        """Copy every file under a local folder to keys under ``prefix`` (a bucket receives
+        them concurrently)."""
+        paths = [path for path in sorted(Path(folder).rglob("*")) if path.is_file()]
+        if not paths:
+            return
+        keys = [self._path(f"{prefix.strip('/')}/{p.relative_to(folder).as_posix()}")
+                for p in paths]
+        self.fs.put([str(p) for p in paths], keys)
 
     def move(self, source: str, target: str) -> None:
         """Give an object another key (a rename in a folder, copy and delete in a bucket)."""

@@ -30,7 +30,7 @@ from numba import njit
 
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import distance_counts, gram_counts
-from osler.kernels.locations import readable
+from osler.kernels.locations import npy_rows, readable
 
 GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
@@ -168,8 +168,7 @@ def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
         pack_bed_samples(np.asarray(rows), source["n"], keep, r0, r1, out)
         del rows
     else:
-        geno = np.load(readable(source["genotypes"]), mmap_mode="r")
-        pack_rows(np.asarray(geno[r0:r1]), keep, out)
+        pack_rows(npy_rows(source["genotypes"], r0, r1), keep, out)
     return out
 
 
@@ -366,9 +365,9 @@ def grm_tile(
 
 def count_block(r0: int, r1: int, *, genotypes: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-variant (called genotypes, allele count sum) over rows r0:r1."""
-    geno = np.load(readable(genotypes), mmap_mode="r")
-    m = geno.shape[1]
+    rows = npy_rows(genotypes, r0, r1)
+    m = rows.shape[1]
     called = np.zeros(m, dtype=np.int32)
     allele_sum = np.zeros(m, dtype=np.int32)
-    count_rows(np.asarray(geno[r0:r1]), called, allele_sum)
+    count_rows(rows, called, allele_sum)
     return called.astype(np.int64), allele_sum.astype(np.int64)

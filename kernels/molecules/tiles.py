@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from osler.kernels.dask_window import run_windowed
-from osler.kernels.locations import readable
+from osler.kernels.locations import npy_rows, readable
 from osler.kernels.molecules import scores as similarity
 from osler.kernels.molecules.popcount_order import PopcountOrder, popcount_order
 from osler.kernels.molecules.pruned import TooManyHits, pruned_threshold, pruned_top_k
@@ -111,8 +111,8 @@ class PairsResult:
 
 
 def _rows(location: str, start: int, stop: int) -> np.ndarray:
-    # np.load with mmap reads only the pages of the rows asked for.
-    return np.ascontiguousarray(np.load(readable(location), mmap_mode="r")[start:stop])
+    # A local file is memory-mapped; an object in a store is read by byte range.
+    return npy_rows(location, start, stop)
 
 
 def _order(locations: tuple[str, str, str, str] | None, fps_location: str) -> PopcountOrder:
