@@ -93,6 +93,21 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
+def weed_ports(host: str = "127.0.0.1") -> dict[str, int]:
+    """Free ports for every server of one ``weed server``, none of whose gRPC unix socket names
+    (``/tmp/seaweedfs-<server>-grpc-<port>.sock``, shared by every network namespace) exists:
+    a weed in another namespace may hold a port that is free here."""
+    while True:
+        ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES), host), strict=True))
+        if not any(path.exists() for path in _grpc_sockets(ports)):
+            return ports
+
+
+def _grpc_sockets(ports: dict[str, int]) -> list[Path]:
+    return [Path(f"/tmp/seaweedfs-{server}-grpc-{ports[server + '_grpc']}.sock")
+            for server in ("master", "volume", "filer", "s3")]
+
+
 def weed_command(weed: str, folder: Path, ip: str, ports: dict[str, int]) -> list[str]:
     """``weed server`` with every listening port given (gRPC ones too: their default is the HTTP
     port + 10000, which may be taken) and the extras a test does not need switched off."""
@@ -197,7 +212,7 @@ def seaweedfs(
     folder = Path(tmp_dir)
     folder.mkdir(parents=True, exist_ok=True)
     if ports is None:
-        ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES), ip), strict=True))
+        ports = weed_ports(ip)
     url = f"http://{ip}:{ports['s3']}"
     endpoint = S3Endpoint(
         url=url, access_key=access_key, secret_key=secret_key, bucket=bucket,
@@ -230,9 +245,8 @@ def seaweedfs(
 def remove_grpc_sockets(ports: dict[str, int]) -> None:
     """weed's gRPC servers also listen on ``/tmp/seaweedfs-<server>-grpc-<port>.sock`` (a fixed
     folder, not $TMPDIR); a SIGKILLed weed leaves them behind."""
-    for server in ("master", "volume", "filer", "s3"):
-        Path(f"/tmp/seaweedfs-{server}-grpc-{ports[server + '_grpc']}.sock").unlink(
-            missing_ok=True)
+    for path in _grpc_sockets(ports):
+        path.unlink(missing_ok=True)
 
 
 def _die_with_parent() -> None:
