@@ -79,6 +79,8 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         "--workers", str(args.workers),
         "--threads", "4",
         "--timeout", "120",
+        # gunicorn's control socket has one path per user: two gateways on a host would share it
+        "--no-control-socket",
         "osler.api.wsgi:app",
     ]
     run()
