@@ -295,11 +295,18 @@ def run_job(
     else:
         if not leases.holds(job_id, token):
             return None  # taken over while finishing: the other attempt publishes
+        finishing = time.perf_counter()
         over = _storage_over_quota(client, settings, objects, job.owner, files.local_bytes())
         if over is not None:
             files.end(published=False)  # none of its outputs stays once the failure shows
             return store.mark_failed(job_id, "StorageQuotaExceeded", over)
+        checked = time.perf_counter()
         artifacts = files.publish()
+        log.info(json.dumps({"event": "attempt_published", "job_id": job_id,
+                             "attempt": files.attempt,
+                             "bytes": sum(int(a["size"]) for a in artifacts),
+                             "quota_check_seconds": round(checked - finishing, 3),
+                             "upload_seconds": round(time.perf_counter() - checked, 3)}))
         _register_model(ctx, kind, result)
         outcome = store.mark_succeeded(job_id, result, artifacts, token, files.attempt)
         published = outcome is not None and outcome.state == SUCCEEDED
