@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
-from osler.kernels.genome.gram import distance_counts, gram_counts
+from osler.kernels.genome.gram import distance_counts, gram_counts, opposite_counts
 from osler.kernels.locations import npy_rows, readable
 
 GRM_COLUMN_CHUNK = 8192
@@ -293,16 +293,17 @@ def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any],
 
     phi = 1/2 - (4 * IBS0 + N_het_mismatch) / (4 * min(N_het_i, N_het_j)), counted over
     variants called in both samples (equal to the KING paper's between-family estimator).
-    With e = het (h and not l) and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j,
-    N_het_i = Σ e_i p_j, N_het_j = Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j.
-    Without missing calls N_het_i is sample i's het count, so three popcount terms instead of
-    five.
+    With e = het (h and not l) and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j
+    (one popcount of ``(l_i & r_j) | (r_i & l_j)``, the two never overlap:
+    :func:`~osler.kernels.genome.gram.opposite_counts`), N_het_i = Σ e_i p_j, N_het_j =
+    Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j. Without missing calls N_het_i
+    is sample i's het count, so two passes (IBS0, both het) instead of four.
     """
     upper = i0 == j0
     (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
     e1, r1 = h1 & ~l1, p1 & ~h1
     e2, r2 = (e1, r1) if upper and i1 == j1 else (h2 & ~l2, p2 & ~h2)
-    opposite = gram_counts([l1, r1], [r2, l2], upper)
+    opposite = opposite_counts((l1, r1), (l2, r2), upper)
     both_het = gram_counts([e1], [e2], upper)
     if has_missing:
         het_i = gram_counts([e1], [p2], upper)
