@@ -300,7 +300,6 @@ def distance_counts(
 
 
 
-
 @njit(nogil=True, cache=True)
 def opposite_popcount_gram(l1, r1, l2, r2, out, upper, chunk, row_block):
     """Add ``Σ_k popcount((l1[i, k] & r2[j, k]) | (r1[i, k] & l2[j, k]))`` to ``out[i, j]``.
