@@ -295,6 +295,16 @@ def symmetric_blockwise(
     else:
         tiles = tile_grid(n, choose_block_size(n, n_workers))
     size = max(i1 - i0 for i0, i1, _, _ in tiles)
+    return _run_tiles(tile_fn, tiles, outputs, kwargs, client, n_workers, progress, send_back,
+                      size)
+
+
+def _run_tiles(tile_fn: TileFunction, tiles: list[tuple[int, int, int, int]],
+               outputs: Sequence[MatrixFile], kwargs: dict[str, Any], client: Any,
+               n_workers: int, progress: ProgressCallback | None, send_back: bool,
+               size: int) -> dict[str, Any]:
+    """Compute ``tiles`` here (no client) or on Dask, reporting progress by work done;
+    ``size`` is the tile edge the summary reports."""
     total = sum(tile_work(t) for t in tiles)
     report(progress, 0.0, f"0/{len(tiles)} tiles")
     if client is None:
@@ -439,16 +449,5 @@ def extend_blockwise(
         report(progress, 1.0, "no new rows")
         return {"n_tiles": 0, "block_size": 0, "tile_seconds": 0.0}
     size = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in tiles)
-    total = sum(tile_work(t) for t in tiles)
-    report(progress, 0.0, f"0/{len(tiles)} tiles")
-    if client is None:
-        seconds = 0.0
-        done = 0.0
-        for k, tile in enumerate(tiles, 1):
-            seconds += compute_tile(tile_fn, tile, outputs, kwargs)
-            done += tile_work(tile)
-            report(progress, done / total, f"{k}/{len(tiles)} tiles")
-    else:
-        seconds = _run_on_dask(client, tile_fn, tiles, outputs, kwargs, n_workers, total, progress,
-                               send_back)
-    return {"n_tiles": len(tiles), "block_size": size, "tile_seconds": round(seconds, 3)}
+    return _run_tiles(tile_fn, tiles, outputs, kwargs, client, n_workers, progress, send_back,
+                      size)
