@@ -5,6 +5,7 @@ tests of pure computing code (no Redis, Celery or gateway), run alone with ``pyt
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,25 @@ def loaded_model(trained: dict) -> Any:
     from osler.kernels.imaging.inference import load_image_model
 
     return load_image_model(trained["out_dir"] / "model.keras")
+
+
+# --- the exchange tests' store and Dask workers (test_*_exchange.py) --------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``s3://…`` on a SeaweedFS server of the module, its variables set in this process."""
+    from tests.kernels.exchange_support import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as bucket:
+        yield bucket
+
+
+@pytest.fixture(scope="module")
+def workers(store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
+    """Dask workers with their own data dir, started after the store (its variables set)."""
+    from tests.kernels.exchange_support import isolated_workers
+
+    data_dir = tmp_path_factory.mktemp("worker-data")
+    with isolated_workers(data_dir) as client:
+        yield client, data_dir

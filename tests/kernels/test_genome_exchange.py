@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +22,11 @@ from osler.kernels.locations import LOCAL, Exchange
 from tests.kernels.exchange_support import (
     deny_files_under,
     fetched_by_workers,
-    isolated_workers,
     needs_weed,
-    seaweedfs,
 )
 from tests.kernels.genome_data import write_plink, zip_fileset
 
 pytestmark = needs_weed
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as bucket:
-        yield bucket
-
-
-@pytest.fixture(scope="module")
-def workers(store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    """Dask workers with their own data dir, started after the store (its variables set)."""
-    data_dir = tmp_path_factory.mktemp("worker-data")
-    with isolated_workers(data_dir) as client:
-        yield client, data_dir
 
 
 @pytest.fixture(scope="module")

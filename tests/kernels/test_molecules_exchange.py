@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +23,11 @@ from osler.kernels.molecules.similarity_job import run_drug_similarity
 from tests.kernels.exchange_support import (
     deny_files_under,
     fetched_by_workers,
-    isolated_workers,
     needs_weed,
-    seaweedfs,
 )
 from tests.kernels.molecule_data import CHEMBL_SMI, nci_lines, write_smi
 
 pytestmark = needs_weed
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as bucket:
-        yield bucket
-
-
-@pytest.fixture(scope="module")
-def workers(store: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    """Dask workers with their own data dir, started after the store (its variables set)."""
-    data_dir = tmp_path_factory.mktemp("worker-data")
-    with isolated_workers(data_dir) as client:
-        yield client, data_dir
 
 
 @pytest.fixture(scope="module")
