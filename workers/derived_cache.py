@@ -41,10 +41,12 @@ class DerivedCache:
                 continue
             if not self.store.exists(f"{entry}/{COMPLETE_MARK}"):
                 continue  # still being uploaded by another job
-            link.symlink_to(self.store.local_tree(entry), target_is_directory=True)
-            for stored in self.store.files(entry):
-                relative = stored.key[len(entry):].lstrip("/")
-                self.known[str(link / relative)] = self.store.location(stored.key)
+            copy = self.store.local_tree(entry)
+            link.symlink_to(copy, target_is_directory=True)
+            for path in copy.rglob("*"):
+                if path.is_file():
+                    relative = path.relative_to(copy).as_posix()
+                    self.known[str(link / relative)] = self.store.location(f"{entry}/{relative}")
 
     def save_new_entries(self) -> None:
         """Upload the complete entries this job made (a bucket only)."""

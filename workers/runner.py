@@ -129,9 +129,8 @@ class JobContext:
 
     def dataset_path(self, dataset: Dataset) -> Path:
         """A local path holding one of the caller's datasets (a bucket's is cached by sha256)."""
-        key = self.datasets.key(dataset)
-        path = self.objects.local_file(key, content_key=f"sha256:{dataset.sha256}")
-        self._stored_copies[str(path)] = self.objects.location(key)
+        path = self.datasets.local_path(dataset)
+        self._stored_copies[str(path)] = self.objects.location(self.datasets.key(dataset))
         return path
 
     @property
