@@ -302,7 +302,8 @@ def test_logs_rerun_and_delete_from_the_command_line(stack, tmp_path):
 
 def test_a_bad_setting_is_one_line_and_exit_2(tmp_path):
     for name, value in (("OSLER_METRICS", "maybe"), ("OSLER_LEASE_SECONDS", "soon"),
-                        ("OSLER_STORAGE_URL", "ftp://host/x"), ("OSLER_STORAGE_URL", "file://x")):
+                        ("OSLER_STORAGE_URL", "ftp://host/x"), ("OSLER_STORAGE_URL", "file://x"),
+                        ("OSLER_CACHE_BYTES", "lots")):
         result = osler("jobs", data_dir=tmp_path, **{name: value})
         assert result.returncode == 2 and name in result.stderr, result.stderr
         assert "Traceback" not in result.stderr

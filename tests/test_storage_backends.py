@@ -34,7 +34,7 @@ from osler.workers.storage import ObjectStore, open_store
 from osler.workers.sweep import sweep_jobs
 from osler.workers.tenants import TenantStore
 from tests.conftest import WorkerProcess, auth, npy_bytes, upload, wait_for_job, wait_until
-from tests.object_store import seaweedfs, weed_binary
+from tests.object_store import environment, seaweedfs, weed_binary
 from tests.test_reliability import slow_job, wait_running
 
 
@@ -61,20 +61,6 @@ class Stack:
         return TenantStore(connect(self.settings)).authenticate(self.token)
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @pytest.fixture(scope="module", params=["file", "s3"])
 def stack(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -94,7 +80,7 @@ def stack(request: pytest.FixtureRequest,
             storage_url = s3.storage_url(f"osler-{uuid.uuid4().hex[:8]}")
         else:
             storage_url = f"file://{root / 'shared-store'}"
-        cleanup.enter_context(_environment(env))  # the gateway (this process) signs with it
+        cleanup.enter_context(environment(env))  # the gateway (this process) signs with it
         redis = RedisServer(root / "redis", port=free_port()).start()
         cleanup.callback(redis.stop)
         dask_data_dir = root / "dask-host"

@@ -11,7 +11,7 @@ outputs when it succeeds, and shares the files its Dask tasks need under ``excha
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from osler.kernels.locations import LOCAL, Exchange
@@ -33,6 +33,7 @@ class AttemptFiles:
     owner: str
     job_id: str
     attempt: int
+    _ended: bool = field(default=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -85,7 +86,11 @@ class AttemptFiles:
         return sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())
 
     def end(self, published: bool) -> None:
-        """After the attempt: scratch and the exchange go; unpublished outputs go too."""
+        """After the attempt: scratch and the exchange go; unpublished outputs go too (once:
+        a later call does nothing)."""
+        if self._ended:
+            return
+        self._ended = True
         shutil.rmtree(self.work_dir, ignore_errors=True)
         self.store.delete(LAYOUT.exchange(self.owner, self.job_id, self.attempt))
         if self.store.remote:

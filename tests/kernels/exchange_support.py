@@ -33,17 +33,9 @@ def seaweedfs(folder: Path) -> Iterator[str]:
     """``s3://BUCKET`` on a SeaweedFS server kept in ``folder`` (:mod:`tests.object_store`),
     with the S3 variables set in this process while it runs (set them before a Dask cluster
     starts: its workers inherit them); the variables are restored on exit."""
-    with object_store.seaweedfs(folder, bucket=BUCKET) as endpoint:
-        saved = {name: os.environ.get(name) for name in endpoint.env}
-        os.environ.update(endpoint.env)
-        try:
-            yield endpoint.storage_url()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with object_store.seaweedfs(folder, bucket=BUCKET) as endpoint, \
+            object_store.environment(endpoint.env):
+        yield endpoint.storage_url()
 
 
 @contextlib.contextmanager
