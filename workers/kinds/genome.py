@@ -9,13 +9,21 @@ from osler.kernels.genome.options import EXTENDS_SAME, GRM_NOT_EXTENDED, METRICS
 from osler.kernels.limits import MAX_BLOCK_ROWS
 from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
+from osler.workers.kinds.file_checks import remembered
 from osler.workers.settings import Settings
 
 
-def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
+@remembered
+def _inspection(path: Path, **options: Any) -> dict[str, Any]:
     from osler.kernels.genome.genotypes import inspect_genotypes
 
-    inspect_genotypes(inputs["dataset"], settings.max_inspect_bytes)
+    return inspect_genotypes(path, **options)
+
+
+def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
+    """The genotypes are readable and consistent (once per stored file:
+    :mod:`~osler.workers.kinds.file_checks`)."""
+    _inspection(inputs["dataset"], max_bytes=settings.max_inspect_bytes)
 
 
 def _check_extends(params: dict[str, Any], earlier: dict[str, Any]) -> None:

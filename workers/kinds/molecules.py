@@ -17,18 +17,26 @@ from osler.kernels.molecules.options import (
 )
 from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
+from osler.workers.kinds.file_checks import remembered
 from osler.workers.settings import Settings
 
 
-def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
-    """Count records cheaply; refuse an all-pairs matrix larger than the configured limit."""
-    from osler.kernels.errors import InputError
+@remembered
+def _record_count(path: Path, **options: Any) -> int:
     from osler.kernels.molecules.readers import count_records
+
+    return count_records(path, **options)
+
+
+def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
+    """Count records cheaply (once per stored file: :mod:`~osler.workers.kinds.file_checks`);
+    refuse an all-pairs matrix larger than the configured limit."""
+    from osler.kernels.errors import InputError
 
     columns = {"smiles_column": params["smiles_column"], "id_column": params["id_column"],
                "max_bytes": settings.max_inspect_bytes}
-    n_library = count_records(inputs["library"], **columns)
-    n_queries = count_records(inputs["queries"], **columns) if "queries" in inputs else n_library
+    n_library = _record_count(inputs["library"], **columns)
+    n_queries = _record_count(inputs["queries"], **columns) if "queries" in inputs else n_library
     if params["mode"] == "all-pairs":
         size = n_queries * n_library * SCORE_BYTES
         if size > settings.max_all_pairs_bytes:

@@ -1,0 +1,38 @@
+"""Submit-time file checks remembered per stored file, so a dataset is read once, not per job.
+
+A dataset never changes once stored (a new upload is a new dataset at a new path), so what a
+check learned from a file — its record count, that its .bim has six fields per line — holds for
+every later job that names it. :func:`remembered` wraps such a check: the first call with a
+file and options runs it, later calls with the same file (path, size, inode and modification
+time: a fresh copy in the input cache is checked again) and options answer from memory. A check
+that raises is not remembered. The memory is per process (each gateway worker) and bounded.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+REMEMBERED_FILES = 256
+"""Checks kept per wrapped function and process (least recently used go first)."""
+
+
+def remembered(check: Callable[..., T]) -> Callable[..., T]:
+    """``check(path, **options)``, run once per file and options (see the module docstring)."""
+
+    @functools.lru_cache(maxsize=REMEMBERED_FILES)
+    def by_identity(identity: tuple[str, int, int, int], options: tuple[tuple[str, Any], ...]) -> T:
+        return check(Path(identity[0]), **dict(options))
+
+    @functools.wraps(check)
+    def call(path: Path, **options: Any) -> T:
+        stat = Path(path).stat()
+        identity = (str(path), stat.st_size, stat.st_ino, stat.st_mtime_ns)
+        return by_identity(identity, tuple(sorted(options.items())))
+
+    call.cache_clear = by_identity.cache_clear  # type: ignore[attr-defined]
+    return call
