@@ -2,7 +2,8 @@
 
 A fresh Dask worker loads numba's compiled kernels on the first call of each, which made the first
 job after start-up seconds slower than the same job warm. Dask imports this module when the worker
-starts and calls :func:`dask_setup` before the worker takes tasks, so the worker loads them then.
+starts and calls :func:`dask_setup` before the worker takes tasks, so the worker loads them then,
+and faults in the memory its first job will use (:mod:`osler.kernels.warm_memory`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ logger = logging.getLogger(__name__)
 
 
 def dask_setup(worker: Any = None) -> None:
-    """Load the compiled kernels of every job family that runs on Dask workers."""
+    """Keep freed memory and fault in a first heap; load the compiled kernels of every job family
+    that runs on Dask workers."""
     import time
 
     from osler.kernels.genome.warmup import warm_up as warm_up_genome
     from osler.kernels.molecules.scores import warm_up as warm_up_molecules
+    from osler.kernels.warm_memory import warm_memory
 
     started = time.perf_counter()
+    warm_memory()
     warm_up_genome()
     warm_up_molecules()
     logger.info("osler kernels loaded in %.2f s", time.perf_counter() - started)

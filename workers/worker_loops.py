@@ -141,13 +141,16 @@ def _on_shutdown(**_: object) -> None:
 
 
 def warm_job_process() -> None:
-    """Import the compute kernels and load their compiled code in this pool process, so its first
-    job does not pay for it (the Dask workers do the same in ``osler.kernels.preload``)."""
+    """Keep freed memory, import the compute kernels and load their compiled code in this pool
+    process, so its first job does not pay for them (the Dask workers do the same in
+    ``osler.kernels.preload``)."""
     try:
         import osler.kernels.genome.distance  # noqa: F401  (the job kernel and its imports)
         import osler.kernels.molecules.similarity_job  # noqa: F401
         from osler.kernels.genome.warmup import warm_up
+        from osler.kernels.warm_memory import warm_memory
 
+        warm_memory()
         seconds = warm_up()
         log.info(json.dumps({"event": "kernels_loaded", "seconds": round(seconds, 2)}))
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first job
