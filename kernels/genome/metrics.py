@@ -30,6 +30,13 @@ from numba import njit
 
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import distance_counts, gram_counts, opposite_counts
+from osler.kernels.genome.sparse_missing import (
+    ALL_ROWS,
+    X_NOT_AFTER,
+    X_NOT_BEFORE,
+    missing_counts,
+    missing_plane,
+)
 from osler.kernels.locations import npy_rows, readable
 
 GRM_COLUMN_CHUNK = 8192
@@ -172,6 +179,11 @@ def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
     return out
 
 
+def n_kept(source: dict[str, Any]) -> int:
+    """The number of variants a tile packs (the kept ones), from the header of ``keep``."""
+    return int(np.load(readable(source["keep"]), mmap_mode="r").shape[0])
+
+
 def genotype_source(path: str, keep: str, bed: tuple[int, int, int] | None) -> dict[str, Any]:
     """What a tile needs to pack its rows: ``bed`` = (n, m, offset) of a .bed, None for int8."""
     if bed is None:
@@ -224,6 +236,35 @@ def _row_sums(h: np.ndarray, two: np.ndarray) -> np.ndarray:
     """Σ_v g over each row (missing calls count 0): popcount(h) + popcount(l)."""
     return (np.bitwise_count(h).sum(axis=1, dtype=np.int64)
             + np.bitwise_count(two).sum(axis=1, dtype=np.int64))
+
+
+def sparse_distance_counts(left: np.ndarray, right: np.ndarray, upper: bool,
+                           n_variants: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Σ |g_i - g_j|, variants called in both)`` over the variants called in both, as
+    :func:`~osler.kernels.genome.gram.distance_counts`, from the two AND terms of a cohort
+    without missing calls plus sparse corrections over the missing calls.
+
+    With g = h + l (0 at a missing call) and S_i = Σ_v g_i::
+
+        d_ij = S_i + S_j - 2 Σ (h_i h_j + l_i l_j) - Σ_{v missing in j} g_i - Σ_{v missing in i} g_j
+        M_ij = m - miss_i - miss_j + |miss_i ∩ miss_j|
+
+    The two sums over missing calls and the intersection are
+    :func:`~osler.kernels.genome.sparse_missing.missing_counts` (x = h and l in one counter,
+    x = the missing calls).
+    """
+    (h1, l1, p1), (h2, l2, p2) = left, right
+    n1, n2, m = h1.shape[0], h2.shape[0], n_variants
+    side_i, side_j = (X_NOT_AFTER, X_NOT_BEFORE) if upper else (ALL_ROWS, ALL_ROWS)
+    shared = gram_counts([h1, l1], [h2, l2], upper)
+    missing_i = missing_counts([h1, l1], n1, p2, m, side_i, x_major=True)
+    missing_j = missing_counts([h2, l2], n2, p1, m, side_j)
+    both = missing_counts([missing_plane(p1, m)], n1, p2, m, side_i, x_major=True)
+    diff = (_row_sums(h1, l1)[:, None] + _row_sums(h2, l2)[None, :] - 2 * shared - missing_i
+            - missing_j)
+    called = (m - _row_totals(missing_plane(p1, m))[:, None]
+              - _row_totals(missing_plane(p2, m))[None, :] + both)
+    return diff, called
 
 
 def dot_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any],
@@ -287,30 +328,63 @@ def _finish_king(opposite, both_het, het_i, het_j, out):
             out[i, j] = 0.5 - (4.0 * np.float64(opposite[i, j]) + mismatch) / (4.0 * min(a, b))
 
 
+def _row_totals(plane: np.ndarray) -> np.ndarray:
+    """Set bits of each row of a plane, int64."""
+    return np.bitwise_count(plane).sum(axis=1, dtype=np.int64)
+
+
+def king_counts(left: np.ndarray, right: np.ndarray, upper: bool, n_variants: int,
+                has_missing: bool = True, sparse: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """KING's counts of a tile: (IBS0, both het, N_het_i, N_het_j), int64.
+
+    ``left`` and ``right`` are ``(3, rows, W)`` h, l, p planes; ``upper`` for a tile that
+    starts on the diagonal (only the pairs j >= i are computed). With e = het (h and not l)
+    and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j (one popcount of
+    ``(l_i & r_j) | (r_i & l_j)``: :func:`~osler.kernels.genome.gram.opposite_counts`), both
+    het = Σ e_i e_j, N_het_i = Σ e_i p_j, N_het_j = Σ p_i e_j.
+
+    Without missing calls N_het_i is sample i's het count (broadcast shapes (rows, 1) and
+    (1, cols)). With them, ``sparse`` gives N_het_i = het_i - Σ_{v missing in j} e_i[v] and
+    N_het_j = het_j - Σ_{v missing in i} e_j[v], sparse corrections
+    (:func:`~osler.kernels.genome.sparse_missing.missing_counts`) in place of two dense
+    popcount passes; ``sparse=False`` keeps the two AND terms ``e_i p_j`` and ``p_i e_j`` (the
+    same integers).
+    """
+    (h1, l1, p1), (h2, l2, p2) = left, right
+    e1, r1 = h1 & ~l1, p1 & ~h1
+    square = upper and h1.shape[0] == h2.shape[0]
+    e2, r2 = (e1, r1) if square else (h2 & ~l2, p2 & ~h2)
+    opposite = opposite_counts((l1, r1), (l2, r2), upper)
+    both_het = gram_counts([e1], [e2], upper)
+    if not has_missing:
+        return opposite, both_het, _row_totals(e1)[:, None], _row_totals(e2)[None, :]
+    if not sparse:
+        return (opposite, both_het, gram_counts([e1], [p2], upper),
+                gram_counts([p1], [e2], upper))
+    n1, n2 = h1.shape[0], h2.shape[0]
+    het_i = missing_counts(e1, n1, p2, n_variants, X_NOT_AFTER if upper else ALL_ROWS,
+                           x_major=True)
+    het_j = missing_counts(e2, n2, p1, n_variants, X_NOT_BEFORE if upper else ALL_ROWS)
+    return (opposite, both_het, _row_totals(e1)[:, None] - het_i,
+            _row_totals(e2)[None, :] - het_j)
+
+
 def king_tile(i0: int, i1: int, j0: int, j1: int, *, source: dict[str, Any],
               has_missing: bool = True) -> np.ndarray:
     """KING-robust kinship as ``plink2 --make-king``.
 
     phi = 1/2 - (4 * IBS0 + N_het_mismatch) / (4 * min(N_het_i, N_het_j)), counted over
-    variants called in both samples (equal to the KING paper's between-family estimator).
-    With e = het (h and not l) and r = called hom-ref (p and not h): IBS0 = Σ l_i r_j + r_i l_j
-    (one popcount of ``(l_i & r_j) | (r_i & l_j)``, the two never overlap:
-    :func:`~osler.kernels.genome.gram.opposite_counts`), N_het_i = Σ e_i p_j, N_het_j =
-    Σ p_i e_j, N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j. Without missing calls N_het_i
-    is sample i's het count, so two passes (IBS0, both het) instead of four.
+    variants called in both samples (equal to the KING paper's between-family estimator),
+    with N_het_mismatch = N_het_i + N_het_j - 2 Σ e_i e_j (see :func:`king_counts`). Two dense
+    popcount passes (IBS0 and both het); with missing calls N_het_i and N_het_j are the
+    samples' het counts minus sparse corrections over the calls missing in the other sample,
+    not two more dense passes.
     """
     upper = i0 == j0
-    (h1, l1, p1), (h2, l2, p2) = _plane_rows(source, i0, i1, j0, j1)
-    e1, r1 = h1 & ~l1, p1 & ~h1
-    e2, r2 = (e1, r1) if upper and i1 == j1 else (h2 & ~l2, p2 & ~h2)
-    opposite = opposite_counts((l1, r1), (l2, r2), upper)
-    both_het = gram_counts([e1], [e2], upper)
-    if has_missing:
-        het_i = gram_counts([e1], [p2], upper)
-        het_j = gram_counts([p1], [e2], upper)
-    else:
-        het_i = np.bitwise_count(e1).sum(axis=1, dtype=np.int64)[:, None]
-        het_j = np.bitwise_count(e2).sum(axis=1, dtype=np.int64)[None, :]
+    left, right = _plane_rows(source, i0, i1, j0, j1)
+    opposite, both_het, het_i, het_j = king_counts(left, right, upper, n_kept(source),
+                                                   has_missing)
     out = np.empty((i1 - i0, j1 - j0), dtype=np.float64)
     _finish_king(opposite, both_het, np.ascontiguousarray(het_i), np.ascontiguousarray(het_j),
                  out)

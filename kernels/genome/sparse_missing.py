@@ -252,8 +252,9 @@ def _depth(n):
 
 
 @njit(nogil=True, cache=True)
-def missing_counts_kernel(x, n_x, p, m, side, chunk, out):
-    """``out[j, i] = Σ_t Σ_{v < m, p[j] bit v = 0} x[t][i] bit v`` for i < n_x.
+def missing_counts_kernel(x, n_x, p, m, side, chunk, x_major, out):
+    """``out[j, i] = Σ_t Σ_{v < m, p[j] bit v = 0} x[t][i] bit v`` for i < n_x (or
+    ``out[i, j]``).
 
     Parameters
     ----------
@@ -271,7 +272,9 @@ def missing_counts_kernel(x, n_x, p, m, side, chunk, out):
         they are.
     chunk : int
         Words (x 64 variants) transposed at a time (see :data:`CHUNK_BYTES`).
-    out : ndarray of int64, shape (rows_p, n_x)
+    x_major : bool
+        Write ``out[i, j]`` (shape (n_x, rows_p)) instead of ``out[j, i]``.
+    out : ndarray of int64, shape (rows_p, n_x), or (n_x, rows_p) with ``x_major``
         Written.
 
     Notes
@@ -382,8 +385,12 @@ def missing_counts_kernel(x, n_x, p, m, side, chunk, out):
                 for s in range(64):
                     acc[s] += np.int64((word >> np.uint64(s)) & one) << d
             at = 64 * k
-            for s in range(min(64, n_x - at)):
-                out[j, at + s] = acc[s]
+            if x_major:
+                for s in range(min(64, n_x - at)):
+                    out[at + s, j] = acc[s]
+            else:
+                for s in range(min(64, n_x - at)):
+                    out[j, at + s] = acc[s]
 
 
 def _read_only(plane: np.ndarray) -> np.ndarray:
@@ -402,6 +409,14 @@ def transpose_plane(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def missing_plane(p: np.ndarray, m: int) -> np.ndarray:
+    """The missing calls ``~p`` of a called-genotype plane over the m variants (padding 0)."""
+    out = ~np.asarray(p, dtype=np.uint64)
+    if m % 64:
+        out[:, -1] &= (np.uint64(1) << np.uint64(m % 64)) - np.uint64(1)
+    return out
+
+
 def chunk_words(terms: int, rows: int) -> int:
     """Variant words per chunk of :func:`missing_counts_kernel`: :data:`CHUNK_BYTES` of
     transposed planes, a whole number of :data:`LANES`."""
@@ -410,8 +425,10 @@ def chunk_words(terms: int, rows: int) -> int:
 
 
 def missing_counts(x: np.ndarray | Sequence[np.ndarray], n_x: int, p: np.ndarray, m: int,
-                   side: int = ALL_ROWS, chunk: int | None = None) -> np.ndarray:
-    """``out[j, i] = Σ_t Σ_{v < m, p_j[v] = 0} x_t[i, v]`` as an int64 ``(rows_p, n_x)`` matrix.
+                   side: int = ALL_ROWS, chunk: int | None = None,
+                   x_major: bool = False) -> np.ndarray:
+    """``out[j, i] = Σ_t Σ_{v < m, p_j[v] = 0} x_t[i, v]`` as an int64 ``(rows_p, n_x)`` matrix
+    (``out[i, j]``, ``(n_x, rows_p)``, with ``x_major``).
 
     Parameters
     ----------
@@ -429,12 +446,14 @@ def missing_counts(x: np.ndarray | Sequence[np.ndarray], n_x: int, p: np.ndarray
         other entries are 0.
     chunk : int, optional
         Words per variant chunk; :func:`chunk_words` by default.
+    x_major : bool
+        Index the result by x row first.
     """
     planes = tuple(_read_only(a) for a in ([x] if isinstance(x, np.ndarray) else x))
     if chunk is None:
         chunk = chunk_words(len(planes), planes[0].shape[0])
-    out = np.zeros((p.shape[0], n_x), dtype=np.int64)
-    missing_counts_kernel(planes, n_x, _read_only(p), m, side, chunk, out)
+    out = np.zeros((n_x, p.shape[0]) if x_major else (p.shape[0], n_x), dtype=np.int64)
+    missing_counts_kernel(planes, n_x, _read_only(p), m, side, chunk, x_major, out)
     return out
 
 
@@ -464,4 +483,4 @@ def missing_overlap_counts(x_left: np.ndarray | Sequence[np.ndarray], p_right: n
     """
     n_left = (x_left if isinstance(x_left, np.ndarray) else x_left[0]).shape[0]
     side = X_NOT_AFTER if upper else ALL_ROWS
-    return missing_counts(x_left, n_left, p_right, m, side).T
+    return missing_counts(x_left, n_left, p_right, m, side, x_major=True)
