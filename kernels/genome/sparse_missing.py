@@ -8,12 +8,15 @@ total minus a *correction* over the few variants missing in j::
     Σ_v e_i[v] p_j[v] = Σ_v e_i[v] - Σ_{v missing in j} e_i[v]
 
 The correction is a sparse pass. The left rows' x planes are transposed to variant-major bits
-(:func:`transpose_plane`: for variant v, ``ceil(rows / 64)`` words over the rows, by 64 x 64 bit
-block transposes), then for each right row j the transposed rows ``x_T[v]`` of the variants
-missing in j are added into a bit-sliced vertical counter of the left rows (a Harley-Seal
-carry-save tree over 16 inputs at a time, then a ripple into the higher bit planes), whose bit
-planes are finally turned into counts (:func:`missing_counts`). Its cost is proportional to the
-missing calls times the left rows / 64, a fraction of one dense pass at these missing rates.
+(for variant v, ``ceil(rows / 64)`` words over the rows, by 64 x 64 bit block transposes,
+Hacker's Delight's ``transpose64`` on 512-bit vectors), a cache-sized chunk of variants at a
+time; then for each right row j the transposed rows ``x_T[v]`` of the variants missing in j are
+added into a bit-sliced vertical counter of the left rows (a Harley-Seal carry-save tree over 16
+inputs at a time, then a ripple into the higher bit planes), which persists across the chunks
+and whose bit planes are finally turned into counts (:func:`missing_counts`). Its cost is
+proportional to the missing calls times the left rows / 64 (plus one transposition of the x
+planes), a fraction of one dense pass at these missing rates; byte counters in place of the
+bit-sliced one were slower (``bench/popcount_gram.py``).
 
 Planes are ``(rows, W)`` uint64, 64 variants per word, as in :mod:`osler.kernels.genome.metrics`;
 ``bench/popcount_gram.py`` measures the corrections against the dense passes they replace.
@@ -305,7 +308,7 @@ def missing_counts_kernel(x, n_x, p, m, side, chunk, x_major, out):
     tile = np.empty((64, LANES), dtype=np.uint64)
     n_chunks = (n_words + chunk - 1) // chunk
     # per row j: the 64-row words counted, the counter's planes and their place in the state;
-    # per chunk and row: the variants missing (chunk-major, read in order by the chunk loop)
+    # per chunk and row: the number of variants missing
     k_lo = np.zeros(n_p, dtype=np.int64)
     k_hi = np.zeros(n_p, dtype=np.int64)
     depth = np.zeros(n_p, dtype=np.int64)

@@ -174,3 +174,56 @@ def test_tiles_with_missing_calls_equal_the_dense_formulation(tmp_path, metric: 
             gm._finish_distance(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), diff,
                                 called, m, gm.DISTANCE_METRICS.index(metric), expected)
         np.testing.assert_array_equal(got[pairs], expected[pairs])
+
+
+WARM_PROBE = """
+import json, sys, tempfile
+from pathlib import Path
+import numba
+import numpy as np
+from osler.kernels.genome import gram, metrics, sparse_missing
+from osler.kernels.genome.distance import run_genome_distance
+from osler.kernels.genome.warmup import warm_up
+
+def signatures():
+    return {f"{mod.__name__}.{name}": len(obj.signatures)
+            for mod in (gram, metrics, sparse_missing) for name, obj in vars(mod).items()
+            if isinstance(obj, numba.core.registry.CPUDispatcher)}
+
+if sys.argv[1] == "warm":
+    warm_up()
+before = signatures()
+rng = np.random.default_rng(0)
+g = rng.integers(0, 3, size=(150, 900), dtype=np.int8)
+g[rng.random(g.shape) < 0.03] = -1
+with tempfile.TemporaryDirectory() as tmp:
+    tmp = Path(tmp)
+    np.save(tmp / "g.npy", g)
+    for metric in ("king", "ibs"):
+        for block_size in (None, 70):
+            out = tmp / f"{metric}{block_size}"
+            out.mkdir()
+            run_genome_distance(tmp / "g.npy", out, work_dir=tmp / f"w{metric}{block_size}",
+                                metric=metric, block_size=block_size, plots=False)
+print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
+                  if before.get(k, 0) != n}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["warm", "cold"])
+def test_warm_up_loads_the_sparse_kernels_a_job_uses(mode: str) -> None:
+    # Given a fresh process, with or without the genome warm-up, when king and ibs jobs with
+    # missing calls run (one band, and tiles of 70 rows)
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = subprocess.run([sys.executable, "-c", WARM_PROBE, mode], capture_output=True,
+                           text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    new = json.loads(probe.stdout.strip().splitlines()[-1])
+    if mode == "warm":  # then the warm-up had already loaded every kernel signature they use
+        assert new == {}, f"jobs compiled signatures warm_up missed: {new}"
+    else:  # (the probe sees the sparse kernels when nothing warmed them up)
+        assert "osler.kernels.genome.sparse_missing.missing_counts_kernel" in new
