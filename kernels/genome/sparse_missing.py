@@ -32,7 +32,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from osler.kernels.bits import popcount64, trailing_zeros64
+from osler.kernels.bits import popcount64, prefer_wide_vectors, trailing_zeros64
 
 ALL_ROWS, X_NOT_AFTER, X_NOT_BEFORE = 0, 1, 2
 """``side`` of :func:`missing_counts`: every x row, or only the 64-row words of the x rows
@@ -214,6 +214,7 @@ def _transpose_words(x, w0, w1, out, row0, tile):
     (:func:`_transpose_block`), :data:`LANES` adjacent words' blocks together. A 64-row block
     of x is read along its rows, the words of one chunk at a time.
     """
+    prefer_wide_vectors()
     rows, words = x.shape
     blocks = out.shape[1]
     for b in range(blocks):
@@ -290,6 +291,7 @@ def missing_counts_kernel(x, n_x, p, m, side, chunk, x_major, out):
     planes of ``blocks`` words per row j) persist across chunks and are summed into counts at
     the end.
     """
+    prefer_wide_vectors()
     terms = len(x)
     rows_x, words = x[0].shape
     n_p = p.shape[0]
