@@ -57,7 +57,6 @@ from osler.kernels.genome.sparse_missing import (
     _vector_at,
     chunk_words,
     missing_counts,
-    padded_blocks,
 )
 
 
@@ -268,7 +267,7 @@ def byte_counter_counts(x, n_x, p, m, chunk, out):
     place of the bit-sliced counter."""
     rows_x, words = x.shape
     n_p = p.shape[0]
-    blocks = padded_blocks(rows_x)
+    blocks = (rows_x + 63) // 64
     n_words = min(words, (m + 63) // 64)
     last = np.uint64(0xFFFFFFFFFFFFFFFF)
     if m % 64:

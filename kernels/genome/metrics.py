@@ -34,10 +34,10 @@ from numba import njit
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import gram_counts, opposite_counts
 from osler.kernels.genome.sparse_missing import (
-    ALL_ROWS,
     X_NOT_AFTER,
     X_NOT_BEFORE,
-    missing_counts,
+    Correction,
+    missing_corrections,
     missing_plane,
 )
 from osler.kernels.locations import npy_rows, readable
@@ -271,12 +271,19 @@ def sparse_distance_counts(left: np.ndarray, right: np.ndarray, upper: bool,
     """
     (h1, l1, p1), (h2, l2, p2) = left, right
     n1, n2, m = h1.shape[0], h2.shape[0], n_variants
-    side_i, side_j = (X_NOT_AFTER, X_NOT_BEFORE) if upper else (ALL_ROWS, ALL_ROWS)
     miss1, miss2 = missing_plane(p1, m), missing_plane(p2, m)
     shared = gram_counts([h1, l1], [h2, l2], upper)
-    missing_i = missing_counts([h1, l1], n1, p2, m, side_i, x_major=True)
-    missing_j = missing_counts([h2, l2], n2, p1, m, side_j)
-    both = missing_counts([miss1], n1, p2, m, side_i, x_major=True)
+    if upper:  # the left rows are the first right rows: one pass over the right ones
+        missing_i, both, missing_j = missing_corrections(
+            [h2, l2, miss2], p2, m,
+            [Correction((0, 1), n1, n2, X_NOT_AFTER, x_major=True),
+             Correction((2,), n1, n2, X_NOT_AFTER, x_major=True),
+             Correction((0, 1), n2, n1, X_NOT_BEFORE)])
+    else:
+        missing_i, both = missing_corrections(
+            [h1, l1, miss1], p2, m,
+            [Correction((0, 1), n1, n2, x_major=True), Correction((2,), n1, n2, x_major=True)])
+        (missing_j,) = missing_corrections([h2, l2], p1, m, [Correction((0, 1), n2, n1)])
     _correct_distance(shared, _row_sums(h1, l1), _row_sums(h2, l2), missing_i, missing_j,
                       _row_totals(miss1), _row_totals(miss2), both, m)
     return shared, both
@@ -379,10 +386,14 @@ def king_counts(left: np.ndarray, right: np.ndarray, upper: bool, n_variants: in
     if not sparse:
         return (opposite, both_het, gram_counts([e1], [p2], upper),
                 gram_counts([p1], [e2], upper))
-    n1, n2 = h1.shape[0], h2.shape[0]
-    het_i = missing_counts(e1, n1, p2, n_variants, X_NOT_AFTER if upper else ALL_ROWS,
-                           x_major=True)
-    het_j = missing_counts(e2, n2, p1, n_variants, X_NOT_BEFORE if upper else ALL_ROWS)
+    n1, n2, m = h1.shape[0], h2.shape[0], n_variants
+    if upper:  # the left rows are the first right rows: one pass over the right ones
+        het_i, het_j = missing_corrections(
+            [e2], p2, m, [Correction((0,), n1, n2, X_NOT_AFTER, x_major=True),
+                          Correction((0,), n2, n1, X_NOT_BEFORE)])
+    else:
+        (het_i,) = missing_corrections([e1], p2, m, [Correction((0,), n1, n2, x_major=True)])
+        (het_j,) = missing_corrections([e2], p1, m, [Correction((0,), n2, n1)])
     return (opposite, both_het, _row_totals(e1)[:, None] - het_i,
             _row_totals(e2)[None, :] - het_j)
 

@@ -13,6 +13,8 @@ from osler.kernels.genome.sparse_missing import (
     ALL_ROWS,
     X_NOT_AFTER,
     X_NOT_BEFORE,
+    Correction,
+    missing_corrections,
     missing_counts,
     missing_overlap_counts,
     transpose_plane,
@@ -89,6 +91,30 @@ def test_upper_tiles_count_the_pairs_on_and_above_the_diagonal(
     np.testing.assert_array_equal(low[pairs], reference(missing[:rows_left], x)[pairs])
     above = missing_counts(x_packed[:rows_left], rows_left, p, m, X_NOT_AFTER).T
     np.testing.assert_array_equal(above[pairs], upper[pairs])
+
+
+@pytest.mark.parametrize("missing_rate", [0.02, 0.3])
+def test_corrections_sharing_one_pass_equal_each_alone(missing_rate: float) -> None:
+    # Given three planes of 200 rows, whose first 70 rows are a band's left rows
+    rng = np.random.default_rng(7)
+    m, n1 = 1500, 70
+    xa, missing, pa, p = random_planes(rng, 200, m, missing_rate)
+    xb, _, pb, _ = random_planes(rng, 200, m, 0.0)
+    xc, _, pc, _ = random_planes(rng, 200, m, 0.0)
+    # when several corrections (a plane in two of them, one of two planes) share one pass
+    got = missing_corrections(
+        [pa, pb, pc], p, m,
+        [Correction((0,), n1, 200, X_NOT_AFTER, x_major=True),
+         Correction((0, 1, 2), 200, n1, X_NOT_BEFORE),
+         Correction((1, 2), 33, 200, ALL_ROWS)])
+    # then each equals its definition on the pairs it counts
+    pairs = np.triu(np.ones((n1, 200), dtype=bool))
+    np.testing.assert_array_equal(got[0][pairs], reference(xa[:n1], missing)[pairs])
+    three = (reference(missing[:n1], xa) + reference(missing[:n1], xb)
+             + reference(missing[:n1], xc))
+    np.testing.assert_array_equal(got[1][pairs], three[pairs])
+    np.testing.assert_array_equal(got[2], (reference(xb[:33], missing)
+                                           + reference(xc[:33], missing)).T)
 
 
 def genotypes(rng: np.random.Generator, n: int, m: int, missing_rate: float) -> np.ndarray:
