@@ -4,6 +4,7 @@ bit-packed kernel families (genome IBS/KING, molecule Tanimoto) build on."""
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -63,5 +64,16 @@ def prefer_wide_vectors(typingctx):
         # llvmlite only names LLVM's enum attributes; a string attribute goes in verbatim
         set.add(builder.function.attributes, _WIDE_VECTORS)
         return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def trailing_zeros64(typingctx, x):
+    """Index of the lowest set bit of a uint64 (LLVM ``cttz``: ``tzcnt`` on x86-64); 64 for 0."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
 
     return sig, codegen

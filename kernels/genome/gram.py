@@ -16,12 +16,16 @@ in the L1/L2 caches. The planes are used where they lie, not copied or padded.
 ``bench/popcount_gram.py`` compares the kernels with the loops they replaced (results in
 ``bench/README.md``).
 
-With missing calls a PLINK distance needs, per pair, both the allele-count difference over the
-variants called in both samples and their number. :func:`masked_distance_gram` computes the two
-together from the same 4 x 4 register blocks: per word, one AND for the pair's call mask, two
-masked XORs (one ``vpternlogq`` each) and three popcounts, where the sum of AND terms needed
-seven popcounts (see :mod:`osler.kernels.genome.metrics`). KING's IBS0 takes one popcount per
-word pair instead of two (:func:`opposite_popcount_gram`).
+KING's IBS0 takes one popcount per word pair instead of two (:func:`opposite_popcount_gram`).
+With missing calls the tiles run the same dense passes as on a complete cohort (KING: IBS0 and
+both het; the PLINK distances: the two AND terms) and correct them by sparse passes over the
+missing calls (:mod:`osler.kernels.genome.sparse_missing`), instead of two more dense AND
+terms (KING's N_het_i, N_het_j) or the fused distance pass. That pass,
+:func:`masked_distance_gram`, computes a PLINK distance's allele-count difference over the
+variants called in both samples and their number together from the same 4 x 4 register blocks
+(per word, one AND for the pair's call mask, two masked XORs and three popcounts, where the sum
+of AND terms needed seven popcounts); the tiles no longer call it, ``bench/popcount_gram.py``
+compares it with the sparse corrections.
 """
 
 from __future__ import annotations

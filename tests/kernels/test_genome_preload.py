@@ -10,10 +10,12 @@ import sys
 def loaded_kernels() -> dict[str, int]:
     """Runs in the worker: how many compiled signatures each genome kernel holds."""
     from osler.kernels import blocked
-    from osler.kernels.genome import bed, gram, metrics
+    from osler.kernels.genome import bed, gram, metrics, sparse_missing
 
     kernels = {"and_popcount_gram": gram.and_popcount_gram,
-               "masked_distance_gram": gram.masked_distance_gram,
+               "opposite_popcount_gram": gram.opposite_popcount_gram,
+               "missing_counts_kernel": sparse_missing.missing_counts_kernel,
+               "correct_distance": metrics._correct_distance,
                "pack_rows": metrics.pack_rows, "pack_bed_samples": bed.pack_bed_samples,
                "count_rows": metrics.count_rows, "count_bed_rows": bed.count_bed_rows,
                "finish_distance": metrics._finish_distance, "finish_king": metrics._finish_king,
