@@ -15,6 +15,7 @@ import hashlib
 import os
 import struct
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from osler.kernels.capped import (
     zip_member,
 )
 from osler.kernels.errors import InputError
+from osler.kernels.file_memo import remembered
 
 CHUNK_ELEMENTS = 1 << 25
 """Genotypes handled per chunk while scanning or converting (32 Mi int8 = 32 MiB)."""
@@ -423,8 +425,21 @@ def inspect_plink(path: Path, max_bytes: int = DEFAULT_MAX_INSPECT_BYTES) -> dic
 
 
 def _plink_checked(path: Path, work_dir: Path) -> Genotypes:
-    """A fileset's .bed (checked against .fam and .bim), read in place when stored in a .zip."""
-    files = extract_plink(path, work_dir / "plink", in_place_bed=True)
+    """A fileset's .bed (checked against .fam and .bim), read in place when stored in a .zip.
+
+    A fileset whose .bed is read in place is parsed once per process
+    (:func:`_plink_in_place`, remembered per file): a later job on the same dataset reads
+    neither its .fam nor its .bim again."""
+    known = _plink_in_place(path)
+    if known is not None:
+        ids, m, offset, variants = known
+        return Genotypes(path, list(ids), "plink", m, bed_offset=offset,
+                         variants_sha256=variants)
+    return _plink_parsed(path, work_dir / "plink")
+
+
+def _plink_parsed(path: Path, folder: Path) -> Genotypes:
+    files = extract_plink(path, folder, in_place_bed=True)
     ids = read_fam(files["fam"], path.name)
     variants = hashlib.sha256()
     m = count_bim(files["bim"], path.name, variants)
@@ -432,6 +447,29 @@ def _plink_checked(path: Path, work_dir: Path) -> Genotypes:
     check_bed(files["bed"], len(ids), m, path.name, offset, files.get("bed_size"))
     return Genotypes(files["bed"], ids, "plink", m, bed_offset=offset,
                      variants_sha256=variants.hexdigest())
+
+
+@remembered
+def _plink_in_place(path: Path) -> tuple[tuple[tuple[str, str], ...], int, int, str] | None:
+    """(sample ids, variants, .bed offset, variants' sha256) of a fileset whose .bed is read in
+    place inside ``path`` (a ``.zip`` member stored uncompressed); None for any other archive
+    (its .bed is extracted for each job)."""
+    _check_not_empty(path)
+    info = _archive_members(path)
+    archive = info.pop("archive")
+    try:
+        in_place = (isinstance(archive, zipfile.ZipFile)
+                    and stored_zip_offset(path, info["bed"][1]) is not None)
+    finally:
+        archive.close()
+    if not in_place:
+        return None
+    with tempfile.TemporaryDirectory(prefix="osler-plink-") as tmp:
+        cohort = _plink_parsed(path, Path(tmp))
+    if Path(cohort.path) != path or cohort.variants_sha256 is None:
+        return None
+    return (tuple(cohort.sample_ids), cohort.n_variants, int(cohort.bed_offset or 0),
+            cohort.variants_sha256)
 
 
 # --------------------------------------------------------------------------- VCF

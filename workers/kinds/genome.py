@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from osler.kernels.file_memo import remembered
 from osler.kernels.genome.options import EXTENDS_SAME, GRM_NOT_EXTENDED, METRICS
 from osler.kernels.limits import MAX_BLOCK_ROWS
 from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
-from osler.workers.kinds.file_checks import remembered
 from osler.workers.settings import Settings
 
 
@@ -22,7 +22,7 @@ def _inspection(path: Path, **options: Any) -> dict[str, Any]:
 
 def _check_genotypes(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
     """The genotypes are readable and consistent (once per stored file:
-    :mod:`~osler.workers.kinds.file_checks`)."""
+    :mod:`~osler.kernels.file_memo`)."""
     _inspection(inputs["dataset"], max_bytes=settings.max_inspect_bytes)
 
 

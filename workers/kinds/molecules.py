@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from osler.kernels.file_memo import remembered
 from osler.kernels.molecules.options import (
     DEFAULT_MAX_HITS,
     EXTENDS_SAME,
@@ -17,7 +18,6 @@ from osler.kernels.molecules.options import (
 )
 from osler.workers.errors import InvalidParams
 from osler.workers.kinds import COMPUTE, JobKind, register
-from osler.workers.kinds.file_checks import remembered
 from osler.workers.settings import Settings
 
 
@@ -29,7 +29,7 @@ def _record_count(path: Path, **options: Any) -> int:
 
 
 def _check_molecules(params: dict[str, Any], inputs: dict[str, Path], settings: Settings) -> None:
-    """Count records cheaply (once per stored file: :mod:`~osler.workers.kinds.file_checks`);
+    """Count records cheaply (once per stored file: :mod:`~osler.kernels.file_memo`);
     refuse an all-pairs matrix larger than the configured limit."""
     from osler.kernels.errors import InputError
 

@@ -1,11 +1,12 @@
-"""Submit-time file checks remembered per stored file, so a dataset is read once, not per job.
+"""What a process learned from reading a file, remembered per file, so a dataset is read once.
 
 A dataset never changes once stored (a new upload is a new dataset at a new path), so what a
-check learned from a file — its record count, that its .bim has six fields per line — holds for
-every later job that names it. :func:`remembered` wraps such a check: the first call with a
-file and options runs it, later calls with the same file (path, size, inode and modification
-time: a fresh copy in the input cache is checked again) and options answer from memory. A check
-that raises is not remembered. The memory is per process (each gateway worker) and bounded.
+reader learned from a file — its record count, that its .bim has six fields per line, the sample
+ids of its .fam — holds for every later job that names it. :func:`remembered` wraps such a
+reader: the first call with a file and options runs it, later calls with the same file (path,
+size, inode and modification time: a fresh copy in the input cache is read again) and options
+answer from memory. A call that raises is not remembered. The memory is per process (a gateway
+worker's submit-time checks, a compute pool process's job inputs) and bounded.
 """
 
 from __future__ import annotations

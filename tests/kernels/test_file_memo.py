@@ -1,4 +1,4 @@
-"""Submit-time file checks run once per stored file (osler.workers.kinds.file_checks)."""
+"""What is read from a stored file is read once per process (osler.kernels.file_memo)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from osler.kernels.errors import InputError
-from osler.workers.kinds.file_checks import remembered
+from osler.kernels.file_memo import remembered
 from osler.workers.kinds.molecules import _record_count
 
 
@@ -59,3 +59,24 @@ def test_molecule_counts_are_the_files_own(tmp_path: Path) -> None:
     assert _record_count(library, **columns) == 3
     with pytest.raises(InputError, match="structure"):
         _record_count(library, **{**columns, "smiles_column": "structure"})
+
+
+def test_a_stored_plink_fileset_is_parsed_once_per_process(tmp_path: Path) -> None:
+    import zipfile
+
+    from osler.kernels.genome.genotypes import _plink_in_place, _plink_parsed, load_genotypes
+    from tests.kernels.genome_data import simulate_cohort, tar_fileset, write_plink, zip_fileset
+
+    g = simulate_cohort(n_samples=9, min_variants=300)
+    files = write_plink(g, tmp_path / "cohort")
+    stored = zip_fileset(files, tmp_path / "stored.zip", compression=zipfile.ZIP_STORED)
+    fresh = _plink_parsed(stored, tmp_path / "parsed")
+    first = load_genotypes(stored, tmp_path / "job-1")
+    again = load_genotypes(stored, tmp_path / "job-2")
+    assert first == again == fresh  # the remembered fileset is the one a parse gives
+    assert not (tmp_path / "job-2" / "plink").exists()  # nothing extracted for the later job
+    # a .bed that is extracted for each job (deflated in the zip, or in a .tar.gz) is not kept
+    deflated = zip_fileset(files, tmp_path / "deflated.zip", compression=zipfile.ZIP_DEFLATED)
+    assert _plink_in_place(deflated) is None
+    assert _plink_in_place(tar_fileset(files, tmp_path / "cohort.tar.gz")) is None
+    assert load_genotypes(deflated, tmp_path / "job-3").shape == fresh.shape
