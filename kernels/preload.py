@@ -25,6 +25,9 @@ def dask_setup(worker: Any = None) -> None:
 
     started = time.perf_counter()
     warm_memory()
+    executor = getattr(worker, "executors", {}).get("default")
+    if executor is not None:  # tasks run in its thread, whose allocations its arena serves
+        executor.submit(warm_memory).result()
     warm_up_genome()
     warm_up_molecules()
     logger.info("osler kernels loaded in %.2f s", time.perf_counter() - started)

@@ -141,20 +141,27 @@ def _on_shutdown(**_: object) -> None:
 
 
 def warm_job_process() -> None:
-    """Keep freed memory, import the compute kernels and load their compiled code in this pool
-    process, so its first job does not pay for them (the Dask workers do the same in
-    ``osler.kernels.preload``)."""
+    """Import the compute kernels, load their compiled code and connect to the Dask scheduler in
+    this pool process, so its first job does not pay for them (the Dask workers load the kernels
+    in ``osler.kernels.preload``)."""
     try:
         import osler.kernels.genome.distance  # noqa: F401  (the job kernel and its imports)
         import osler.kernels.molecules.similarity_job  # noqa: F401
         from osler.kernels.genome.warmup import warm_up
-        from osler.kernels.warm_memory import warm_memory
 
-        warm_memory()
         seconds = warm_up()
         log.info(json.dumps({"event": "kernels_loaded", "seconds": round(seconds, 2)}))
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first job
         log.exception("warming the kernels failed")
+    settings = app_settings(get_celery())
+    if settings.dask_scheduler:  # without one, the first job starts its own LocalCluster
+        from osler.workers.dask_client import get_client
+
+        try:
+            get_client(settings)
+        except Exception as exc:  # noqa: BLE001 - the first job connects (or fails) itself
+            log.warning(json.dumps({"event": "dask_not_reached_at_start",
+                                    "error": type(exc).__name__}))
 
 
 @worker_process_init.connect
@@ -162,4 +169,7 @@ def _on_process_init(**_: object) -> None:
     # In a thread: Celery gives a new pool process 4 s to report ready, and a first job that
     # arrives meanwhile waits on numba's lock for the kernel it needs, not for all of them.
     if COMPUTE in SERVED_QUEUES:
+        from osler.kernels.warm_memory import warm_memory
+
+        warm_memory()  # here: jobs run in this thread, whose arena keeps the memory
         threading.Thread(target=warm_job_process, name="osler-warm-up", daemon=True).start()
