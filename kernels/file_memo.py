@@ -35,5 +35,4 @@ def remembered(check: Callable[..., T]) -> Callable[..., T]:
         identity = (str(path), stat.st_size, stat.st_ino, stat.st_mtime_ns)
         return by_identity(identity, tuple(sorted(options.items())))
 
-    call.cache_clear = by_identity.cache_clear  # type: ignore[attr-defined]
     return call
