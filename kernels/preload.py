@@ -19,6 +19,7 @@ def dask_setup(worker: Any = None) -> None:
     that runs on Dask workers."""
     import time
 
+    from osler.kernels.compile_once import compiling_alone
     from osler.kernels.genome.warmup import warm_up as warm_up_genome
     from osler.kernels.molecules.scores import warm_up as warm_up_molecules
     from osler.kernels.warm_memory import warm_memory
@@ -28,6 +29,7 @@ def dask_setup(worker: Any = None) -> None:
     executor = getattr(worker, "executors", {}).get("default")
     if executor is not None:  # tasks run in its thread, whose allocations its arena serves
         executor.submit(warm_memory).result()
-    warm_up_genome()
-    warm_up_molecules()
+    with compiling_alone():  # on a fresh install one process compiles, the others load
+        warm_up_genome()
+        warm_up_molecules()
     logger.info("osler kernels loaded in %.2f s", time.perf_counter() - started)

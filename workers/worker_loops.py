@@ -147,9 +147,11 @@ def warm_job_process() -> None:
     try:
         import osler.kernels.genome.distance  # noqa: F401  (the job kernel and its imports)
         import osler.kernels.molecules.similarity_job  # noqa: F401
+        from osler.kernels.compile_once import compiling_alone
         from osler.kernels.genome.warmup import warm_up
 
-        seconds = warm_up()
+        with compiling_alone():  # on a fresh install one process compiles, the others load
+            seconds = warm_up()
         log.info(json.dumps({"event": "kernels_loaded", "seconds": round(seconds, 2)}))
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first job
         log.exception("warming the kernels failed")

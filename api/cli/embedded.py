@@ -28,7 +28,13 @@ from osler.workers.redis_server import RedisServer, unix_socket_answers
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore
 
-STARTUP_TIMEOUT_SECONDS = 90
+STARTUP_TIMEOUT_SECONDS = 300
+"""Longest wait for readiness. The first start of a fresh install compiles the kernels into
+numba's cache (one process compiles, the others wait: about 80 s on 2 cores); later starts
+take about 13 s."""
+
+SLOW_START_NOTICE_SECONDS = 20
+"""After this long waiting, say why (once), so a first start does not look hung."""
 
 DASK_QUIET_WHEN_IDLE = {
     "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "500ms",
@@ -201,8 +207,14 @@ class EmbeddedStack:
         self.supervisor.add(name, start)
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        started = time.monotonic()
+        deadline = started + STARTUP_TIMEOUT_SECONDS
+        noticed = False
         while time.monotonic() < deadline:
+            if not noticed and time.monotonic() - started > SLOW_START_NOTICE_SECONDS:
+                noticed = True
+                print("still starting: the first start after an install compiles the kernels "
+                      "(about a minute; later starts take seconds)", file=sys.stderr, flush=True)
             for child in self.supervisor.children:
                 if child.process is not None and child.process.poll() is not None:
                     raise StartupError(
