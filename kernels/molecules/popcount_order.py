@@ -4,15 +4,17 @@ Beside ``fingerprints.npy`` (file order) an entry holds
 
 - ``by_popcount.npy`` — the same fingerprints, stably sorted by popcount (ties keep file order);
 - ``by_popcount.counts.npy`` — their popcounts (int32, ascending);
-- ``by_popcount.words.npy`` — the popcount of each of their 64-bit words (uint8, the word
-  bound of :mod:`.pruned`);
+- ``by_popcount.word_columns.npy`` — the popcount of each of their 64-bit words, one row per
+  word (uint8, shape (words, n): the word bound of :mod:`.pruned`, read a word of many rows at
+  a time);
 - ``by_popcount.rows.npy`` — the file-order row of each sorted row (int64).
 
 Pruned searches (:mod:`.pruned`) read these; they report file-order rows through the
 permutation, so ids, ranks and tie-breaking by the lower library row are unchanged. The files
 are added to an entry the first time a search needs them (entries written before they existed
 keep working), each written under a temporary name and renamed into place, the row file last:
-a reader that sees it sees them all.
+a reader that sees it sees them all. An entry written before the word counts were kept by
+column gets its column file then (and loses the row-layout ``by_popcount.words.npy``).
 """
 
 from __future__ import annotations
@@ -47,11 +49,11 @@ class PopcountOrder:
 
     def block(self, start: int, stop: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Sorted rows ``start:stop``: fingerprints and word popcounts (read-only memory maps:
-        only the rows a kernel touches are read), popcounts (int64) and file-order rows
-        (read-only int64)."""
+        """Sorted rows ``start:stop``: fingerprints and word popcounts (columns ``start:stop``;
+        read-only memory maps: only the rows a kernel touches are read), popcounts (int64) and
+        file-order rows (read-only int64)."""
         fps, words, counts, rows = self.load()
-        return (fps[start:stop], words[start:stop], np.asarray(counts[start:stop], np.int64),
+        return (fps[start:stop], words[:, start:stop], np.asarray(counts[start:stop], np.int64),
                 np.asarray(rows[start:stop]))
 
 
@@ -69,9 +71,12 @@ def popcount_order(fps_path: Path) -> PopcountOrder:
     """
     fps_path = Path(fps_path)
     folder = fps_path.parent
-    order = PopcountOrder(folder / "by_popcount.npy", folder / "by_popcount.words.npy",
+    order = PopcountOrder(folder / "by_popcount.npy", folder / "by_popcount.word_columns.npy",
                           folder / "by_popcount.counts.npy", folder / "by_popcount.rows.npy")
     if order.rows_path.exists():
+        if not order.words_path.exists():  # an entry written before the column layout
+            _write_word_columns(order, uuid.uuid4().hex[:8])
+            (folder / "by_popcount.words.npy").unlink(missing_ok=True)
         return order
     fps = np.load(fps_path, mmap_mode="r")
     counts = popcounts(np.ascontiguousarray(fps)) if len(fps) else np.zeros(0, np.int64)
@@ -84,15 +89,20 @@ def popcount_order(fps_path: Path) -> PopcountOrder:
     out.flush()
     del out
     os.replace(tmp_fps, order.fps_path)
-    sorted_fps = np.load(order.fps_path, mmap_mode="r")
-    words = np.empty(fps.shape, np.uint8)
-    for start in range(0, len(rows), GATHER_ROWS):
-        words[start:start + GATHER_ROWS] = word_counts(sorted_fps[start:start + GATHER_ROWS])
-    del sorted_fps
-    _save_replace(order.words_path, words, tag)
+    _write_word_columns(order, tag)
     _save_replace(order.counts_path, counts[rows].astype(np.int32), tag)
     _save_replace(order.rows_path, rows, tag)
     return order
+
+
+def _write_word_columns(order: PopcountOrder, tag: str) -> None:
+    sorted_fps = np.load(order.fps_path, mmap_mode="r")
+    words = np.empty((sorted_fps.shape[1], len(sorted_fps)), np.uint8)
+    for start in range(0, len(sorted_fps), GATHER_ROWS):
+        stop = start + GATHER_ROWS
+        words[:, start:stop] = word_counts(sorted_fps[start:stop])
+    del sorted_fps
+    _save_replace(order.words_path, words, tag)
 
 
 def _save_replace(path: Path, array: np.ndarray, tag: str) -> None:

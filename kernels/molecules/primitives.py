@@ -180,13 +180,15 @@ def popcounts(fps: np.ndarray) -> np.ndarray:
 def _word_counts(fps, out):
     for i in prange(fps.shape[0]):
         for w in range(fps.shape[1]):
-            out[i, w] = popcount64(fps[i, w])
+            out[w, i] = popcount64(fps[i, w])
 
 
 def word_counts(fps: np.ndarray) -> np.ndarray:
-    """Bits set in each 64-bit word of each fingerprint: uint8, shape (n, words)."""
+    """Bits set in each 64-bit word of each fingerprint, one row per word: uint8, shape
+    (words, n). Column layout: the pruned kernels compare one word of a query with the same
+    word of many library rows at once."""
     fps = packed(fps)
-    out = np.empty(fps.shape, np.uint8)
+    out = np.empty((fps.shape[1], fps.shape[0]), np.uint8)
     _word_counts(fps, out)
     return out
 

@@ -174,13 +174,29 @@ def test_cache_entries_written_before_the_index_still_load(library, tmp_path):
     first = _run(library, tmp_path / "a", tmp_path, k=3)
     (entry,) = (tmp_path / "cache").iterdir()
     for name in ("molecules.index.npy", "molecules.numbers.npy", "by_popcount.npy",
-                 "by_popcount.counts.npy", "by_popcount.words.npy", "by_popcount.rows.npy"):
+                 "by_popcount.counts.npy", "by_popcount.word_columns.npy",
+                 "by_popcount.rows.npy"):
         (entry / name).unlink()
     # When a job uses it again, Then the results are the same and the files are back
     again = _run(library, tmp_path / "b", tmp_path, k=3)
     assert again["library_cached"] and not first["library_cached"]
     assert (tmp_path / "a" / "hits.csv").read_text() == (tmp_path / "b" / "hits.csv").read_text()
     assert (entry / "molecules.index.npy").exists() and (entry / "by_popcount.rows.npy").exists()
+
+
+def test_cache_entries_with_word_counts_by_row_get_them_by_column(library, tmp_path):
+    # Given an entry whose popcount order kept its word counts by row (before the columns)
+    first = _run(library, tmp_path / "a", tmp_path, k=3)
+    (entry,) = (tmp_path / "cache").iterdir()
+    columns = np.load(entry / "by_popcount.word_columns.npy")
+    np.save(entry / "by_popcount.words.npy", columns.T)
+    (entry / "by_popcount.word_columns.npy").unlink()
+    # When a job uses it again, Then the columns are written, the row file goes, same results
+    _run(library, tmp_path / "b", tmp_path, k=3)
+    assert np.array_equal(np.load(entry / "by_popcount.word_columns.npy"), columns)
+    assert not (entry / "by_popcount.words.npy").exists()
+    assert (tmp_path / "a" / "hits.csv").read_text() == (tmp_path / "b" / "hits.csv").read_text()
+    assert first["library_cached"] is False
 
 
 @pytest.mark.parametrize("mode", ["top-k", "threshold", "all-pairs"])

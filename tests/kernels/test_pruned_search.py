@@ -166,6 +166,7 @@ def test_popcount_order_files_keep_the_permutation(molecules, tmp_path):
     assert (np.diff(rows)[same] > 0).all()
     assert popcount_order(tmp_path / "fingerprints.npy") == order
     assert np.array_equal(order.load()[1], word_counts(packed[rows]))
+    assert order.load()[1].shape == (packed.shape[1], len(packed))  # by column
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "by_popcount.counts.npy", "by_popcount.npy", "by_popcount.rows.npy",
-        "by_popcount.words.npy", "fingerprints.npy"]
+        "by_popcount.word_columns.npy", "fingerprints.npy"]
