@@ -468,15 +468,18 @@ def _write_hits(path: Path, queries: FingerprintSet, library: FingerprintSet,
         writer = csv.writer(fh)
         writer.writerow(["query_id", "query_smiles", "hit_id", "hit_smiles", "similarity",
                          "rank"])
+        hit_molecules: dict[int, tuple[str, str]] = {}  # a library row is read once
         for qi in range(len(queries)):
             rows, scores = hits.of(qi)
             if not len(rows):
                 continue
-            q_id, q_smi = queries.ids[qi], queries.smiles[qi]
+            q_id, q_smi = queries.molecule(qi)
             for rank, (score, row) in enumerate(zip(scores.tolist(), rows.tolist(),
                                                     strict=True), start=1):
-                writer.writerow((q_id, q_smi, library.ids[row], library.smiles[row],
-                                 f"{score:.6f}", rank))
+                hit = hit_molecules.get(row)
+                if hit is None:
+                    hit = hit_molecules[row] = library.molecule(row)
+                writer.writerow((q_id, q_smi, *hit, f"{score:.6f}", rank))
 
 
 def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet | None) -> bool:

@@ -339,3 +339,16 @@ def test_all_invalid_file_and_bad_params_are_input_errors(tmp_path):
         with pytest.raises(InputError, match=match):
             run_drug_similarity(good, tmp_path, library_sha256="g", cache_dir=tmp_path / "c",
                                 **kw)
+
+
+def test_molecule_table_reads_plain_and_quoted_rows(tmp_path):
+    # Given ids with a comma, a quote and none, written as the cache writes its table
+    ids = ["CHEMBL25", "drug, with comma", 'say "aspirin"', "x"]
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "C1CC1", "c1ccccc1", ""]
+    fingerprints._write_molecules(tmp_path, np.array([2, 3, 5, 9]), ids, smiles)
+    table = fingerprints.MoleculeTable(tmp_path / "molecules.csv",
+                                       tmp_path / "molecules.index.npy")
+    # Then every row reads back as written, plain rows and quoted ones alike
+    assert [table.row(i) for i in range(4)] == list(zip(ids, smiles, strict=True))
+    with open(tmp_path / "molecules.csv", newline="", encoding="utf-8") as fh:
+        assert [tuple(r[1:]) for r in csv.reader(fh)][1:] == list(zip(ids, smiles, strict=True))
