@@ -48,19 +48,25 @@ def pair_score(c, a, b, metric, n_bits):
 
 
 @njit(cache=True, inline="always")
-def common_bits4(A, i, B, j):
-    """Bits row i of A shares with each of rows j..j+3 of B: one pass over A's row for four."""
+def common_bits_of4(A, i, B, j0, j1, j2, j3):
+    """Bits row i of A shares with each of rows j0..j3 of B: one pass over A's row for four."""
     c0 = 0
     c1 = 0
     c2 = 0
     c3 = 0
     for k in range(A.shape[1]):
         x = A[i, k]
-        c0 += popcount64(x & B[j, k])
-        c1 += popcount64(x & B[j + 1, k])
-        c2 += popcount64(x & B[j + 2, k])
-        c3 += popcount64(x & B[j + 3, k])
+        c0 += popcount64(x & B[j0, k])
+        c1 += popcount64(x & B[j1, k])
+        c2 += popcount64(x & B[j2, k])
+        c3 += popcount64(x & B[j3, k])
     return c0, c1, c2, c3
+
+
+@njit(cache=True, inline="always")
+def common_bits4(A, i, B, j):
+    """Bits row i of A shares with each of rows j..j+3 of B."""
+    return common_bits_of4(A, i, B, j, j + 1, j + 2, j + 3)
 
 
 @njit(cache=True, inline="always")

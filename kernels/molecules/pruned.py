@@ -46,6 +46,7 @@ from osler.kernels.molecules.primitives import (
     chunk_rows,
     common_bits,
     common_bits4,
+    common_bits_of4,
     heap_offer,
     heap_sort,
     metric_code,
@@ -104,8 +105,20 @@ def _word_bounds(Qw, i, Lw, j, n, acc):
 
 
 @njit(cache=True, inline="always")
+def _passing(acc, n, need, picked):
+    """Write the ``r < n`` with ``acc[r] >= need`` into ``picked``; return how many. Without a
+    branch: half the rows pass at a low gate, and a mispredicted branch costs as much as a
+    word bound."""
+    count = 0
+    for r in range(n):
+        picked[count] = r
+        count += acc[r] >= need
+    return count
+
+
+@njit(cache=True, inline="always")
 def _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate,
-                   own, acc):
+                   own, acc, picked):
     """Offer library indices ``j..j1`` (popcount ``p``) whose word bound reaches the gate;
     return (size, gate, scores computed)."""
     done = 0
@@ -113,21 +126,37 @@ def _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, s
     while j < j1:
         n = min(acc.shape[0], j1 - j)
         _word_bounds(Qw, i, Lw, j, n, acc)
-        for r in range(n):
-            if acc[r] >= need:
-                s = pair_score(common_bits(Q, i, L, j + r), a, p, metric, n_bits)
-                before = gate
-                size, gate = heap_offer(hs, hr, size, gate, s, rows[j + r], own)
-                done += 1
-                if gate != before:
-                    need = _min_shared(a, p, gate, metric, n_bits)
+        count = _passing(acc, n, need, picked)
+        t = 0
+        while t < count:  # the rows that passed, four per pass over the query's row
+            if t + 4 <= count:
+                j0, j1_, j2, j3 = j + picked[t], j + picked[t + 1], j + picked[t + 2], \
+                    j + picked[t + 3]
+                cs = common_bits_of4(Q, i, L, j0, j1_, j2, j3)
+                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[0], a, p, metric,
+                                        n_bits), rows[j0], own)
+                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[1], a, p, metric,
+                                        n_bits), rows[j1_], own)
+                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[2], a, p, metric,
+                                        n_bits), rows[j2], own)
+                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[3], a, p, metric,
+                                        n_bits), rows[j3], own)
+                t += 4
+            else:
+                jr = j + picked[t]
+                size, gate = heap_offer(hs, hr, size, gate,
+                                        pair_score(common_bits(Q, i, L, jr), a, p, metric,
+                                                   n_bits), rows[jr], own)
+                t += 1
+        done += count
+        need = _min_shared(a, p, gate, metric, n_bits)  # the gate may have risen
         j += n
     return size, gate, done
 
 
 @njit(cache=True, inline="always")
 def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own,
-                 acc8, acc16):
+                 acc8, acc16, picked):
     """Offer library indices ``j..j1`` (all with popcount ``p``) to query ``i``'s heap; return
     (size, gate, scores computed)."""
     done = 0
@@ -145,16 +174,16 @@ def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, siz
         done += 4
     if min(a, p) <= 255:
         size, gate, did = _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs,
-                                         hr, size, gate, own, acc8)
+                                         hr, size, gate, own, acc8, picked)
     else:
         size, gate, did = _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs,
-                                         hr, size, gate, own, acc16)
+                                         hr, size, gate, own, acc16, picked)
     return size, gate, done + did
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold, skip, chunks,
-                  chunk, out_s, out_r, computed, bounds8, bounds16):
+                  chunk, out_s, out_r, computed, bounds8, bounds16, passed):
     """Per query the best ``k`` rows of the popcount-sorted library ``L``.
 
     ``Qw``, ``Lw`` are the word popcounts, by column; ``rows[j]`` is the library row reported
@@ -178,6 +207,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
         for i in prange(n):
             acc8 = bounds8[i]
             acc16 = bounds16[i]
+            picked = passed[i]
             hs = out_s[i]
             hr = out_r[i]
             size = sizes[i]
@@ -199,7 +229,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
                     if j < j1:
                         size, gate, did = _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p,
                                                        metric, n_bits, hs, hr, size, gate, own,
-                                                       acc8, acc16)
+                                                       acc8, acc16, picked)
                         done += did
             sizes[i] = size
             computed[i] += done
@@ -217,7 +247,8 @@ def _keep(hit_j, hit_s, i, cnt, j, s, gate):
 
 
 @njit(cache=True, inline="always")
-def _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s, cnt, acc):
+def _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s, cnt, acc,
+                  picked):
     """Keep library indices ``j..j1`` (popcount ``p``) scoring >= gate with query ``i``, scoring
     only those whose word bound reaches it; return (hits so far, scores computed)."""
     done = 0
@@ -225,18 +256,30 @@ def _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit
     while j < j1:
         n = min(acc.shape[0], j1 - j)
         _word_bounds(Qw, i, Lw, j, n, acc)
-        for r in range(n):
-            if acc[r] >= need:
-                s = pair_score(common_bits(Q, i, L, j + r), a, p, metric, n_bits)
-                cnt = _keep(hit_j, hit_s, i, cnt, j + r, s, gate)
-                done += 1
+        count = _passing(acc, n, need, picked)
+        t = 0
+        while t + 4 <= count:  # the rows that passed, four per pass over the query's row
+            j0, j1_, j2, j3 = j + picked[t], j + picked[t + 1], j + picked[t + 2], \
+                j + picked[t + 3]
+            cs = common_bits_of4(Q, i, L, j0, j1_, j2, j3)
+            cnt = _keep(hit_j, hit_s, i, cnt, j0, pair_score(cs[0], a, p, metric, n_bits), gate)
+            cnt = _keep(hit_j, hit_s, i, cnt, j1_, pair_score(cs[1], a, p, metric, n_bits), gate)
+            cnt = _keep(hit_j, hit_s, i, cnt, j2, pair_score(cs[2], a, p, metric, n_bits), gate)
+            cnt = _keep(hit_j, hit_s, i, cnt, j3, pair_score(cs[3], a, p, metric, n_bits), gate)
+            t += 4
+        while t < count:
+            jr = j + picked[t]
+            s = pair_score(common_bits(Q, i, L, jr), a, p, metric, n_bits)
+            cnt = _keep(hit_j, hit_s, i, cnt, jr, s, gate)
+            t += 1
+        done += count
         j += n
     return cnt, done
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, diagonal, b0,
-                     b1, hit_j, hit_s, counts, computed, bounds8, bounds16):
+                     b1, hit_j, hit_s, counts, computed, bounds8, bounds16, passed):
     """Library indices ``j`` in ``b0:b1`` scoring >= gate with each query, into ``hit_*[i]``.
 
     With ``upper`` query ``i`` is library index ``diagonal + i`` and only ``j`` above it are
@@ -247,6 +290,7 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
     for i in prange(n):
         acc8 = bounds8[i]
         acc16 = bounds16[i]
+        picked = passed[i]
         a = pq[i]
         cnt = 0
         done = 0
@@ -271,10 +315,10 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
                     done += 4
                 if min(a, p) <= 255:
                     cnt, did = _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate,
-                                             hit_j, hit_s, cnt, acc8)
+                                             hit_j, hit_s, cnt, acc8, picked)
                 else:
                     cnt, did = _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate,
-                                             hit_j, hit_s, cnt, acc16)
+                                             hit_j, hit_s, cnt, acc16, picked)
                 done += did
         counts[i] = cnt
         computed[i] += done
@@ -292,10 +336,11 @@ def _append_hits(hit_j, hit_s, counts, out_q, out_j, out_s, at):
     return at
 
 
-def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's word-bound buffers, uint8 and uint16 (allocated once per search, not per
-    chunk)."""
-    return np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.uint16)
+def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's word-bound buffers (uint8 and uint16) and the rows that passed (allocated
+    once per search, not per chunk)."""
+    return (np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.uint16),
+            np.empty((n, SPAN), np.int32))
 
 
 def group_starts(library_counts: np.ndarray) -> np.ndarray:
