@@ -45,7 +45,6 @@ from osler.kernels.bits import prefer_wide_vectors
 from osler.kernels.molecules.primitives import (
     chunk_rows,
     common_bits,
-    common_bits4,
     common_bits_of4,
     heap_offer,
     heap_sort,
@@ -92,8 +91,7 @@ def _min_shared(a, b, gate, metric, n_bits):
 def _word_bounds(Qw, i, Lw, j, n, acc):
     """``acc[r]``: the most bits query ``i`` and library row ``j + r`` can share (the sum over
     words of the smaller word popcount), for ``r < n``. One word of ``n`` rows at a time, so
-    LLVM vectorises over rows; ``acc`` is uint8 where ``min(a, b) <= 255`` bounds the sum,
-    else uint16."""
+    LLVM vectorises over rows (``acc`` is uint8: 64 rows per 512-bit instruction)."""
     for r in range(n):
         acc[r] = 0
     for w in range(Lw.shape[0]):
@@ -105,10 +103,18 @@ def _word_bounds(Qw, i, Lw, j, n, acc):
 
 
 @njit(cache=True, inline="always")
-def _passing(acc, n, need, picked):
-    """Write the ``r < n`` with ``acc[r] >= need`` into ``picked``; return how many. Without a
-    branch: half the rows pass at a low gate, and a mispredicted branch costs as much as a
-    word bound."""
+def _passing(Qw, i, Lw, j, n, most, need, acc, picked):
+    """Write the ``r < n`` whose word bound (query ``i``, library row ``j + r``) reaches
+    ``need`` into ``picked``; return how many. ``most`` is ``min(a, b)``, which bounds the sum:
+    above 255 it would not fit ``acc``'s bytes, and every row is listed (fingerprints that
+    dense share bits in nearly every word, where the bound rules out little). The list is made
+    without a branch: half the rows pass at a low gate, and a mispredicted branch costs as much
+    as a word bound."""
+    if most > 255:
+        for r in range(n):
+            picked[r] = r
+        return n
+    _word_bounds(Qw, i, Lw, j, n, acc)
     count = 0
     for r in range(n):
         picked[count] = r
@@ -117,73 +123,37 @@ def _passing(acc, n, need, picked):
 
 
 @njit(cache=True, inline="always")
-def _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate,
-                   own, acc, picked):
-    """Offer library indices ``j..j1`` (popcount ``p``) whose word bound reaches the gate;
-    return (size, gate, scores computed)."""
+def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own,
+                 acc, picked):
+    """Offer library indices ``j..j1`` (all with popcount ``p``) whose word bound reaches the
+    gate to query ``i``'s heap; return (size, gate, scores computed). Until the heap is full
+    the gate is at most 0 and every row passes."""
     done = 0
     need = _min_shared(a, p, gate, metric, n_bits)
     while j < j1:
         n = min(acc.shape[0], j1 - j)
-        _word_bounds(Qw, i, Lw, j, n, acc)
-        count = _passing(acc, n, need, picked)
+        count = _passing(Qw, i, Lw, j, n, min(a, p), need, acc, picked)
         t = 0
-        while t < count:  # the rows that passed, four per pass over the query's row
-            if t + 4 <= count:
-                j0, j1_, j2, j3 = j + picked[t], j + picked[t + 1], j + picked[t + 2], \
-                    j + picked[t + 3]
-                cs = common_bits_of4(Q, i, L, j0, j1_, j2, j3)
-                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[0], a, p, metric,
-                                        n_bits), rows[j0], own)
-                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[1], a, p, metric,
-                                        n_bits), rows[j1_], own)
-                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[2], a, p, metric,
-                                        n_bits), rows[j2], own)
-                size, gate = heap_offer(hs, hr, size, gate, pair_score(cs[3], a, p, metric,
-                                        n_bits), rows[j3], own)
-                t += 4
-            else:
-                jr = j + picked[t]
-                size, gate = heap_offer(hs, hr, size, gate,
-                                        pair_score(common_bits(Q, i, L, jr), a, p, metric,
-                                                   n_bits), rows[jr], own)
-                t += 1
+        while t + 4 <= count:  # the rows that passed, four per pass over the query's row
+            cs = common_bits_of4(Q, i, L, j + picked[t], j + picked[t + 1], j + picked[t + 2],
+                                 j + picked[t + 3])
+            for u in range(4):
+                s = pair_score(cs[u], a, p, metric, n_bits)
+                size, gate = heap_offer(hs, hr, size, gate, s, rows[j + picked[t + u]], own)
+            t += 4
+        while t < count:
+            s = pair_score(common_bits(Q, i, L, j + picked[t]), a, p, metric, n_bits)
+            size, gate = heap_offer(hs, hr, size, gate, s, rows[j + picked[t]], own)
+            t += 1
         done += count
         need = _min_shared(a, p, gate, metric, n_bits)  # the gate may have risen
         j += n
     return size, gate, done
 
 
-@njit(cache=True, inline="always")
-def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own,
-                 acc8, acc16, picked):
-    """Offer library indices ``j..j1`` (all with popcount ``p``) to query ``i``'s heap; return
-    (size, gate, scores computed)."""
-    done = 0
-    while j + 4 <= j1 and gate <= 0:  # nothing to rule out yet: four rows per pass
-        c0, c1, c2, c3 = common_bits4(Q, i, L, j)
-        s = pair_score(c0, a, p, metric, n_bits)
-        size, gate = heap_offer(hs, hr, size, gate, s, rows[j], own)
-        s = pair_score(c1, a, p, metric, n_bits)
-        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 1], own)
-        s = pair_score(c2, a, p, metric, n_bits)
-        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 2], own)
-        s = pair_score(c3, a, p, metric, n_bits)
-        size, gate = heap_offer(hs, hr, size, gate, s, rows[j + 3], own)
-        j += 4
-        done += 4
-    if min(a, p) <= 255:
-        size, gate, did = _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs,
-                                         hr, size, gate, own, acc8, picked)
-    else:
-        size, gate, did = _offer_bounded(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs,
-                                         hr, size, gate, own, acc16, picked)
-    return size, gate, done + did
-
-
 @njit(parallel=True, nogil=True, cache=True)
 def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold, skip, chunks,
-                  chunk, out_s, out_r, computed, bounds8, bounds16, passed):
+                  chunk, out_s, out_r, computed, bounds, passed):
     """Per query the best ``k`` rows of the popcount-sorted library ``L``.
 
     ``Qw``, ``Lw`` are the word popcounts, by column; ``rows[j]`` is the library row reported
@@ -205,8 +175,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
         p_lo = pl[b0]
         p_hi = pl[b1 - 1]
         for i in prange(n):
-            acc8 = bounds8[i]
-            acc16 = bounds16[i]
+            acc = bounds[i]
             picked = passed[i]
             hs = out_s[i]
             hr = out_r[i]
@@ -229,7 +198,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
                     if j < j1:
                         size, gate, did = _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p,
                                                        metric, n_bits, hs, hr, size, gate, own,
-                                                       acc8, acc16, picked)
+                                                       acc, picked)
                         done += did
             sizes[i] = size
             computed[i] += done
@@ -247,30 +216,26 @@ def _keep(hit_j, hit_s, i, cnt, j, s, gate):
 
 
 @njit(cache=True, inline="always")
-def _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s, cnt, acc,
-                  picked):
+def _keep_group(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s, cnt, acc,
+                picked):
     """Keep library indices ``j..j1`` (popcount ``p``) scoring >= gate with query ``i``, scoring
     only those whose word bound reaches it; return (hits so far, scores computed)."""
     done = 0
     need = _min_shared(a, p, gate, metric, n_bits)
     while j < j1:
         n = min(acc.shape[0], j1 - j)
-        _word_bounds(Qw, i, Lw, j, n, acc)
-        count = _passing(acc, n, need, picked)
+        count = _passing(Qw, i, Lw, j, n, min(a, p), need, acc, picked)
         t = 0
         while t + 4 <= count:  # the rows that passed, four per pass over the query's row
-            j0, j1_, j2, j3 = j + picked[t], j + picked[t + 1], j + picked[t + 2], \
-                j + picked[t + 3]
-            cs = common_bits_of4(Q, i, L, j0, j1_, j2, j3)
-            cnt = _keep(hit_j, hit_s, i, cnt, j0, pair_score(cs[0], a, p, metric, n_bits), gate)
-            cnt = _keep(hit_j, hit_s, i, cnt, j1_, pair_score(cs[1], a, p, metric, n_bits), gate)
-            cnt = _keep(hit_j, hit_s, i, cnt, j2, pair_score(cs[2], a, p, metric, n_bits), gate)
-            cnt = _keep(hit_j, hit_s, i, cnt, j3, pair_score(cs[3], a, p, metric, n_bits), gate)
+            cs = common_bits_of4(Q, i, L, j + picked[t], j + picked[t + 1], j + picked[t + 2],
+                                 j + picked[t + 3])
+            for u in range(4):
+                s = pair_score(cs[u], a, p, metric, n_bits)
+                cnt = _keep(hit_j, hit_s, i, cnt, j + picked[t + u], s, gate)
             t += 4
         while t < count:
-            jr = j + picked[t]
-            s = pair_score(common_bits(Q, i, L, jr), a, p, metric, n_bits)
-            cnt = _keep(hit_j, hit_s, i, cnt, jr, s, gate)
+            s = pair_score(common_bits(Q, i, L, j + picked[t]), a, p, metric, n_bits)
+            cnt = _keep(hit_j, hit_s, i, cnt, j + picked[t], s, gate)
             t += 1
         done += count
         j += n
@@ -279,7 +244,7 @@ def _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit
 
 @njit(parallel=True, nogil=True, cache=True)
 def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, diagonal, b0,
-                     b1, hit_j, hit_s, counts, computed, bounds8, bounds16, passed):
+                     b1, hit_j, hit_s, counts, computed, bounds, passed):
     """Library indices ``j`` in ``b0:b1`` scoring >= gate with each query, into ``hit_*[i]``.
 
     With ``upper`` query ``i`` is library index ``diagonal + i`` and only ``j`` above it are
@@ -288,8 +253,7 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
     prefer_wide_vectors()
     n = Q.shape[0]
     for i in prange(n):
-        acc8 = bounds8[i]
-        acc16 = bounds16[i]
+        acc = bounds[i]
         picked = passed[i]
         a = pq[i]
         cnt = 0
@@ -301,24 +265,8 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
                     continue
                 j = max(starts[p], lo)
                 j1 = min(starts[p + 1], b1)
-                while j + 4 <= j1 and gate <= 0:  # every pair is a hit: four rows per pass
-                    c0, c1, c2, c3 = common_bits4(Q, i, L, j)
-                    cnt = _keep(hit_j, hit_s, i, cnt, j, pair_score(c0, a, p, metric, n_bits),
-                                gate)
-                    cnt = _keep(hit_j, hit_s, i, cnt, j + 1,
-                                pair_score(c1, a, p, metric, n_bits), gate)
-                    cnt = _keep(hit_j, hit_s, i, cnt, j + 2,
-                                pair_score(c2, a, p, metric, n_bits), gate)
-                    cnt = _keep(hit_j, hit_s, i, cnt, j + 3,
-                                pair_score(c3, a, p, metric, n_bits), gate)
-                    j += 4
-                    done += 4
-                if min(a, p) <= 255:
-                    cnt, did = _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate,
-                                             hit_j, hit_s, cnt, acc8, picked)
-                else:
-                    cnt, did = _keep_bounded(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate,
-                                             hit_j, hit_s, cnt, acc16, picked)
+                cnt, did = _keep_group(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j,
+                                       hit_s, cnt, acc, picked)
                 done += did
         counts[i] = cnt
         computed[i] += done
@@ -336,11 +284,10 @@ def _append_hits(hit_j, hit_s, counts, out_q, out_j, out_s, at):
     return at
 
 
-def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each query's word-bound buffers (uint8 and uint16) and the rows that passed (allocated
-    once per search, not per chunk)."""
-    return (np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.uint16),
-            np.empty((n, SPAN), np.int32))
+def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's word bounds (uint8, see :func:`_passing`) and the rows that passed
+    (allocated once per search, not per chunk)."""
+    return np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.int32)
 
 
 def group_starts(library_counts: np.ndarray) -> np.ndarray:

@@ -170,3 +170,32 @@ def test_popcount_order_files_keep_the_permutation(molecules, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "by_popcount.counts.npy", "by_popcount.npy", "by_popcount.rows.npy",
         "by_popcount.word_columns.npy", "fingerprints.npy"]
+
+
+@pytest.mark.parametrize("metric", ["tanimoto", "cosine"])
+def test_dense_fingerprints_past_a_bytes_bound_equal_brute_force(metric):
+    # Given fingerprints with 300-700 of 1024 bits set (their word bounds would not fit the
+    # kernels' byte counters: those pairs are scored without the word bound) and duplicates
+    rng = np.random.default_rng(7)
+    bits = (rng.random((90, 1024)) < rng.uniform(0.3, 0.7, (90, 1))).astype(np.uint8)
+    bits = np.concatenate([bits, bits[::9]])
+    packed, n_bits = pack_bits(bits), 1024
+    a = bits.sum(axis=1).astype(np.float64)
+    shared = bits.astype(np.float64) @ bits.T.astype(np.float64)
+    ref = _score(metric, shared, a[:, None], a[None, :], n_bits)  # the definition, float64
+    lib, counts, rows = _by_popcount(packed)
+    queries = np.arange(0, len(packed), 5)
+    # When searched by top-k and by threshold, Then the results are brute force's
+    for threshold in (None, 0.45):
+        got_s, got_r, _ = pruned_top_k(packed[queries], popcounts(packed[queries]), lib,
+                                       counts, rows, 6, metric=metric, n_bits=n_bits,
+                                       threshold=threshold)
+        for i, hits in enumerate(brute_top_k(ref[queries], 6, threshold)):
+            assert got_r[i, :len(hits)].tolist() == [j for _, j in hits]
+            np.testing.assert_array_equal(got_s[i, :len(hits)], np.float32([s for s, _ in hits]))
+    qi, lj, s, _ = pruned_threshold(packed[queries], popcounts(packed[queries]), lib, counts,
+                                    0.45, metric=metric, n_bits=n_bits)
+    ii, jj = np.nonzero(ref[queries] >= np.float32(0.45))
+    assert sorted(zip(qi.tolist(), rows[lj].tolist(), s.tolist(), strict=True)) == sorted(
+        zip(ii.tolist(), jj.tolist(), ref[queries][ii, jj].tolist(), strict=True))
+    assert len(ii) > 0
