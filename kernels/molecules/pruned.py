@@ -123,37 +123,46 @@ def _passing(Qw, i, Lw, j, n, most, need, acc, picked):
 
 
 @njit(cache=True, inline="always")
+def _score_passing(Q, Qw, i, L, Lw, j, n, a, p, need, metric, n_bits, acc, picked, scores):
+    """Score query ``i`` against the library rows ``j..j + n`` (popcount ``p``) whose word bound
+    reaches ``need``: their offsets from ``j`` into ``picked``, their scores into ``scores``,
+    four rows per pass over the query's row; return how many."""
+    count = _passing(Qw, i, Lw, j, n, min(a, p), need, acc, picked)
+    t = 0
+    while t + 4 <= count:
+        cs = common_bits_of4(Q, i, L, j + picked[t], j + picked[t + 1], j + picked[t + 2],
+                             j + picked[t + 3])
+        for u in range(4):
+            scores[t + u] = pair_score(cs[u], a, p, metric, n_bits)
+        t += 4
+    while t < count:
+        scores[t] = pair_score(common_bits(Q, i, L, j + picked[t]), a, p, metric, n_bits)
+        t += 1
+    return count
+
+
+@njit(cache=True, inline="always")
 def _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p, metric, n_bits, hs, hr, size, gate, own,
-                 acc, picked):
+                 acc, picked, scores):
     """Offer library indices ``j..j1`` (all with popcount ``p``) whose word bound reaches the
     gate to query ``i``'s heap; return (size, gate, scores computed). Until the heap is full
     the gate is at most 0 and every row passes."""
     done = 0
-    need = _min_shared(a, p, gate, metric, n_bits)
     while j < j1:
         n = min(acc.shape[0], j1 - j)
-        count = _passing(Qw, i, Lw, j, n, min(a, p), need, acc, picked)
-        t = 0
-        while t + 4 <= count:  # the rows that passed, four per pass over the query's row
-            cs = common_bits_of4(Q, i, L, j + picked[t], j + picked[t + 1], j + picked[t + 2],
-                                 j + picked[t + 3])
-            for u in range(4):
-                s = pair_score(cs[u], a, p, metric, n_bits)
-                size, gate = heap_offer(hs, hr, size, gate, s, rows[j + picked[t + u]], own)
-            t += 4
-        while t < count:
-            s = pair_score(common_bits(Q, i, L, j + picked[t]), a, p, metric, n_bits)
-            size, gate = heap_offer(hs, hr, size, gate, s, rows[j + picked[t]], own)
-            t += 1
+        need = _min_shared(a, p, gate, metric, n_bits)  # the gate rises as the heap fills
+        count = _score_passing(Q, Qw, i, L, Lw, j, n, a, p, need, metric, n_bits, acc, picked,
+                               scores)
+        for t in range(count):
+            size, gate = heap_offer(hs, hr, size, gate, scores[t], rows[j + picked[t]], own)
         done += count
-        need = _min_shared(a, p, gate, metric, n_bits)  # the gate may have risen
         j += n
     return size, gate, done
 
 
 @njit(parallel=True, nogil=True, cache=True)
 def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold, skip, chunks,
-                  chunk, out_s, out_r, computed, bounds, passed):
+                  chunk, out_s, out_r, computed, bounds, passed, scored):
     """Per query the best ``k`` rows of the popcount-sorted library ``L``.
 
     ``Qw``, ``Lw`` are the word popcounts, by column; ``rows[j]`` is the library row reported
@@ -177,6 +186,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
         for i in prange(n):
             acc = bounds[i]
             picked = passed[i]
+            scores = scored[i]
             hs = out_s[i]
             hr = out_r[i]
             size = sizes[i]
@@ -198,7 +208,7 @@ def _pruned_top_k(Q, Qw, pq, L, Lw, pl, rows, starts, metric, n_bits, threshold,
                     if j < j1:
                         size, gate, did = _offer_group(Q, Qw, i, L, Lw, rows, j, j1, a, p,
                                                        metric, n_bits, hs, hr, size, gate, own,
-                                                       acc, picked)
+                                                       acc, picked, scores)
                         done += did
             sizes[i] = size
             computed[i] += done
@@ -217,26 +227,17 @@ def _keep(hit_j, hit_s, i, cnt, j, s, gate):
 
 @njit(cache=True, inline="always")
 def _keep_group(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s, cnt, acc,
-                picked):
+                picked, scores):
     """Keep library indices ``j..j1`` (popcount ``p``) scoring >= gate with query ``i``, scoring
     only those whose word bound reaches it; return (hits so far, scores computed)."""
     done = 0
     need = _min_shared(a, p, gate, metric, n_bits)
     while j < j1:
         n = min(acc.shape[0], j1 - j)
-        count = _passing(Qw, i, Lw, j, n, min(a, p), need, acc, picked)
-        t = 0
-        while t + 4 <= count:  # the rows that passed, four per pass over the query's row
-            cs = common_bits_of4(Q, i, L, j + picked[t], j + picked[t + 1], j + picked[t + 2],
-                                 j + picked[t + 3])
-            for u in range(4):
-                s = pair_score(cs[u], a, p, metric, n_bits)
-                cnt = _keep(hit_j, hit_s, i, cnt, j + picked[t + u], s, gate)
-            t += 4
-        while t < count:
-            s = pair_score(common_bits(Q, i, L, j + picked[t]), a, p, metric, n_bits)
-            cnt = _keep(hit_j, hit_s, i, cnt, j + picked[t], s, gate)
-            t += 1
+        count = _score_passing(Q, Qw, i, L, Lw, j, n, a, p, need, metric, n_bits, acc, picked,
+                               scores)
+        for t in range(count):
+            cnt = _keep(hit_j, hit_s, i, cnt, j + picked[t], scores[t], gate)
         done += count
         j += n
     return cnt, done
@@ -244,7 +245,7 @@ def _keep_group(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j, hit_s
 
 @njit(parallel=True, nogil=True, cache=True)
 def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, diagonal, b0,
-                     b1, hit_j, hit_s, counts, computed, bounds, passed):
+                     b1, hit_j, hit_s, counts, computed, bounds, passed, scored):
     """Library indices ``j`` in ``b0:b1`` scoring >= gate with each query, into ``hit_*[i]``.
 
     With ``upper`` query ``i`` is library index ``diagonal + i`` and only ``j`` above it are
@@ -255,6 +256,7 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
     for i in prange(n):
         acc = bounds[i]
         picked = passed[i]
+        scores = scored[i]
         a = pq[i]
         cnt = 0
         done = 0
@@ -266,7 +268,7 @@ def _threshold_chunk(Q, Qw, pq, L, Lw, pl, starts, metric, n_bits, gate, upper, 
                 j = max(starts[p], lo)
                 j1 = min(starts[p + 1], b1)
                 cnt, did = _keep_group(Q, Qw, i, L, Lw, j, j1, a, p, metric, n_bits, gate, hit_j,
-                                       hit_s, cnt, acc, picked)
+                                       hit_s, cnt, acc, picked, scores)
                 done += did
         counts[i] = cnt
         computed[i] += done
@@ -284,10 +286,22 @@ def _append_hits(hit_j, hit_s, counts, out_q, out_j, out_s, at):
     return at
 
 
-def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each query's word bounds (uint8, see :func:`_passing`) and the rows that passed
-    (allocated once per search, not per chunk)."""
-    return np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.int32)
+def word_columns(words: np.ndarray) -> np.ndarray:
+    """Word popcounts as the compiled kernels take them: C-contiguous and read-only, whatever
+    slice of a cache file they are (a block of rows is a strided view of the column file), so
+    one compiled signature serves every job and the Dask preload's warm-up covers it."""
+    out = np.ascontiguousarray(words)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+def bound_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's word bounds (uint8, see :func:`_passing`), the rows that passed and their
+    scores (allocated once per search, not per chunk)."""
+    return (np.empty((n, SPAN), np.uint8), np.empty((n, SPAN), np.int32),
+            np.empty((n, SPAN), np.float32))
 
 
 def group_starts(library_counts: np.ndarray) -> np.ndarray:
@@ -397,8 +411,8 @@ def pruned_top_k(
     starts = group_starts(pl)
     n_chunks = (m + chunk - 1) // chunk
     first = int(min(m - 1, starts[min(int(np.median(pq)), len(starts) - 1)])) // chunk
-    qw = word_counts(queries) if query_words is None else query_words
-    lw = word_counts(library) if library_words is None else library_words
+    qw = word_columns(word_counts(queries) if query_words is None else query_words)
+    lw = word_columns(word_counts(library) if library_words is None else library_words)
     _pruned_top_k(queries, qw, pq, library, lw, pl, np.asarray(library_rows, np.int64), starts,
                   metric_code(metric), bits, thr, skip, _visiting_order(n_chunks, first), chunk,
                   out_s, out_r, computed, *bound_buffers(n))
@@ -463,8 +477,8 @@ def pruned_threshold(
     parts_q, parts_j, parts_s = [], [], []
     total = 0
     buffers = bound_buffers(n)
-    qw = word_counts(queries) if query_words is None else query_words
-    lw = word_counts(library) if library_words is None else library_words
+    qw = word_columns(word_counts(queries) if query_words is None else query_words)
+    lw = word_columns(word_counts(library) if library_words is None else library_words)
     upper = upper_from is not None
     diagonal = int(upper_from) if upper else 0
     first = max(0, diagonal + 1) if upper else 0

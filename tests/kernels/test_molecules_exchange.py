@@ -101,7 +101,7 @@ def test_store_exchange_gives_the_shared_disk_results(mode, self_search, library
     kinds = {Path(location).name.partition("-")[2] for location in shared}
     assert any(kind.startswith("shard-") for kind in kinds), kinds
     assert ({"fingerprints.npy"} if mode == "all-pairs" else
-            {"by_popcount.npy", "by_popcount.words.npy", "by_popcount.counts.npy",
+            {"by_popcount.npy", "by_popcount.word_columns.npy", "by_popcount.counts.npy",
              "by_popcount.rows.npy"}) <= kinds
     assert set(missing) == ranged, f"objects never fetched by a worker: {missing}"
 
