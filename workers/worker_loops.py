@@ -142,8 +142,9 @@ def _on_shutdown(**_: object) -> None:
 
 def warm_job_process() -> None:
     """Import the compute kernels, load their compiled code and connect to the Dask scheduler in
-    this pool process, so its first job does not pay for them (the Dask workers load the kernels
-    in ``osler.kernels.preload``)."""
+    this pool process, then freeze the objects of all that out of the garbage collector's way, so
+    its first job does not pay for them (the Dask workers do the same in
+    ``osler.kernels.preload``)."""
     try:
         import osler.kernels.genome.distance  # noqa: F401  (the job kernel and its imports)
         import osler.kernels.molecules.similarity_job  # noqa: F401
@@ -164,6 +165,9 @@ def warm_job_process() -> None:
         except Exception as exc:  # noqa: BLE001 - the first job connects (or fails) itself
             log.warning(json.dumps({"event": "dask_not_reached_at_start",
                                     "error": type(exc).__name__}))
+    from osler.kernels.startup_objects import freeze_startup_objects
+
+    freeze_startup_objects()
 
 
 @worker_process_init.connect

@@ -149,7 +149,8 @@ class EmbeddedStack:
             "dask-scheduler",
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
              "--port", address.rsplit(":", 1)[1],
-             "--dashboard-address", f"{self.host}:{self.dask_dashboard_port}"],
+             "--dashboard-address", f"{self.host}:{self.dask_dashboard_port}",
+             "--preload", "osler.kernels.scheduler_preload"],
             env,
         )
         # A dask worker exits when its scheduler is lost; the supervisor starts it again.

@@ -25,6 +25,11 @@ WARM_SAMPLES, WARM_VARIANTS = 16, 200
 """The warm-up cohort: big enough for a band and a full register block, small enough to take
 milliseconds once the code is loaded."""
 
+TILES = ((0, WARM_SAMPLES // 2, 0, WARM_SAMPLES), (0, WARM_SAMPLES // 2, 0, WARM_SAMPLES // 2),
+         (0, WARM_SAMPLES // 2, WARM_SAMPLES // 2, WARM_SAMPLES))
+"""The tiles warmed up: a band, a diagonal tile and an off-diagonal one (every array type a job's
+tiles pass to the kernels and to :func:`~osler.kernels.blocked.mirror_upper`)."""
+
 
 def _write_bed(n: int, m: int, seed: int, path: Path) -> None:
     """A SNP-major .bed of n samples x m variants with random codes (every code is a call or
@@ -73,7 +78,8 @@ def warm_up() -> float:
                        gm.genotype_source(str(folder / "g.bed"), str(keep), (n, m, 0))]
             for source in sources:
                 for fn, kwargs in _tile_jobs(source, folder, missing_rate > 0):
-                    # a band (diagonal start) and an off-diagonal tile: both code paths
-                    compute_tile(fn, (0, n // 2, 0, n), outputs, kwargs)
-                    compute_tile(fn, (0, n // 2, n // 2, n), outputs, kwargs)
+                    # a band, a diagonal tile (its square is the whole, C-contiguous tile:
+                    # another array type for the mirroring) and an off-diagonal tile
+                    for tile in TILES:
+                        compute_tile(fn, tile, outputs, kwargs)
     return time.perf_counter() - start

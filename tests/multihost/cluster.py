@@ -239,7 +239,7 @@ class Cluster:
     def _start_scheduler(self, sched: Host) -> None:
         self._python(sched, "dask-scheduler", [
             "-m", "dask", "scheduler", "--host", sched.ip, "--port", str(SCHEDULER_PORT),
-            "--no-dashboard"])
+            "--no-dashboard", "--preload", "osler.kernels.scheduler_preload"])
 
     def _start_worker(self, host: Host) -> None:
         local = self.root / host.name / "dask"

@@ -1,0 +1,85 @@
+"""``count_bim``: a plain .bim is read by numpy over the whole file, any other by the line loop;
+both give the variant count and the variants' digest of the definition (each line's chromosome,
+id, position, A1 and A2, tab-separated), and a malformed file is rejected naming its line."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from osler.kernels.errors import InputError
+from osler.kernels.genome.genotypes import _count_plain_bim, count_bim
+
+
+def digest_by_definition(text: str) -> tuple[int, str]:
+    """The count and digest, written from the documented definition (independent of osler)."""
+    digest = hashlib.sha256()
+    count = 0
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        chrom, vid, _cm, pos, a1, a2 = fields
+        digest.update(f"{chrom}\t{vid}\t{pos}\t{a1}\t{a2}\n".encode())
+        count += 1
+    return count, digest.hexdigest()
+
+
+PLAIN = {
+    "tabs": "1\trs1\t0\t100\tA\tG\n1\trs2\t0.5\t200\tC\tT\n22\trs3\t1.25\t300\tAT\tA\n",
+    "spaces": "1 rs1 0 100 A G\n1 rs2 0.5 200 C T\n",
+    "mixed separators": "1\trs1 0\t100 A\tG\nX rs2\t0 200\tC T\n",
+    "no final newline": "1\trs1\t0\t100\tA\tG\n1\trs2\t0\t200\tC\tT",
+    "one variant": "MT\tmt1\t0\t5\tA\tC\n",
+}
+OTHER = {  # the line loop reads these
+    "CRLF": "1\trs1\t0\t100\tA\tG\r\n1\trs2\t0\t200\tC\tT\r\n",
+    "empty lines": "\n1\trs1\t0\t100\tA\tG\n\n1\trs2\t0\t200\tC\tT\n\n",
+    "two tabs": "1\t\trs1\t0\t100\tA\tG\n",
+    "leading space": " 1\trs1\t0\t100\tA\tG\n",
+    "trailing space": "1\trs1\t0\t100\tA\tG \n",
+    "non-ASCII id": "1\trs1é\t0\t100\tA\tG\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_plain_bim_is_read_by_numpy_as_defined(tmp_path: Path, name: str) -> None:
+    text = PLAIN[name]
+    path = tmp_path / "c.bim"
+    path.write_text(text, encoding="utf-8")
+    digest = hashlib.sha256()
+    assert _count_plain_bim(path.read_bytes(), digest) is not None  # the numpy path took it
+    digest = hashlib.sha256()
+    assert (count_bim(path, "c.zip", digest), digest.hexdigest()) == digest_by_definition(text)
+
+
+@pytest.mark.parametrize("name", sorted(OTHER))
+def test_other_bim_is_read_by_the_line_loop_as_defined(tmp_path: Path, name: str) -> None:
+    text = OTHER[name]
+    path = tmp_path / "c.bim"
+    path.write_text(text, encoding="utf-8")
+    assert _count_plain_bim(path.read_bytes(), hashlib.sha256()) is None
+    digest = hashlib.sha256()
+    assert (count_bim(path, "c.zip", digest), digest.hexdigest()) == digest_by_definition(text)
+
+
+@pytest.mark.parametrize("text, line", [
+    ("1\trs1\t0\t100\tA\tG\n1\trs2\t0\t200\tC\n", 2),
+    ("1\trs1\t0\t100\tA\tG\textra\n", 1),
+    ("1 rs1 0 100 A G\n1 rs2 0 200 C T\n2 rs3 0 1\n", 3),
+])
+def test_a_line_of_other_than_six_fields_is_rejected_by_number(tmp_path: Path, text: str,
+                                                              line: int) -> None:
+    path = tmp_path / "c.bim"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"\.bim line {line} has \d fields"):
+        count_bim(path, "c.zip", hashlib.sha256())
+
+
+def test_empty_bim_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "c.bim"
+    path.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="lists no variants"):
+        count_bim(path, "c.zip")
