@@ -21,7 +21,8 @@ printed. Peers run in the same run on the same data, also medians of ``--repeats
 ibs flat-missing``, ``plink2 --make-rel square bin`` and ``plink2 --make-king square bin``, plink2
 with OpenBLAS through ``LD_LIBRARY_PATH`` (Debian's plink2 links the slow reference BLAS by
 default). ``--cold`` instead times the first job of a fresh stack (no warm-up: its Dask workers
-have just started) against the same job run again right after. ``--extends K`` instead times
+have just started) against the same job run again right after, and once more after ``--settle``
+seconds idle (what a job pays after any idle spell, start-up or not). ``--extends K`` instead times
 the job of a cohort grown by K samples (n + K) that ``extends`` the finished job of its first n,
 against the full job of the same n + K samples, alternately, median of ``--repeats`` each (peers
 are not run). ``--storage s3`` instead runs the ``.bed`` job of each metric on two embedded
@@ -217,9 +218,13 @@ def time_cold_first_job(client: OslerClient, inputs: dict[str, Path],
     for metric in args.metrics:
         cold_s, cold_phases = time_service(client, dataset["id"], metric, 1)
         warm_s, warm_phases = time_service(client, dataset["id"], metric, args.repeats)
+        time.sleep(args.settle)  # the same job once more, after as long an idle spell
+        idle_s, idle_phases = time_service(client, dataset["id"], metric, 1)
         print(f"osler {metric} from .{fmt}: first job {cold_s:.2f} s, warm (median of "
-              f"{args.repeats}) {warm_s:.2f} s: cold / warm {cold_s / warm_s:.2f}x", flush=True)
-        for label, phases in (("first", cold_phases), ("warm", warm_phases)):
+              f"{args.repeats}) {warm_s:.2f} s: cold / warm {cold_s / warm_s:.2f}x; after "
+              f"{args.settle:g} s idle {idle_s:.2f} s ({idle_s / warm_s:.2f}x)", flush=True)
+        for label, phases in (("first", cold_phases), ("warm", warm_phases),
+                              ("after idle", idle_phases)):
             print(f"      {label} job phases (s): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
 
