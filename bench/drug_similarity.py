@@ -193,14 +193,14 @@ def _service_settings(root: Path):
 
 
 def _run_job(client, params: dict) -> tuple[float, dict]:
-    """Seconds POST -> succeeded of a drug-similarity job, and its result."""
+    """Seconds POST -> succeeded of a drug-similarity job, and the finished job."""
     start = time.perf_counter()
     job = client.submit("drug-similarity", {**params, "plots": False})
     done = client.wait(job["id"])
     took = time.perf_counter() - start
     if done["state"] != "succeeded":
         raise SystemExit(f"service job {done['state']}: {done['error']}")
-    return took, done["result"]
+    return took, done
 
 
 def bench_service(n: int) -> None:
@@ -215,17 +215,19 @@ def bench_service(n: int) -> None:
             client = OslerClient(stack.url, stack.create_token("bench"))
             lib = client.upload(library)
             for cache in ("cold", "warm"):
-                took, result = _run_job(client, {"library": lib["id"], "mode": "all-pairs",
-                                                 "smiles_column": "SMILES"})
+                took, done = _run_job(client, {"library": lib["id"], "mode": "all-pairs",
+                                               "smiles_column": "SMILES"})
+                result = done["result"]
                 print(f"service all-pairs {result['n_library']}x{result['n_library']} "
                       f"({cache} fingerprint cache): {took:.2f} s POST -> succeeded; "
                       f"stages {result['seconds']}", flush=True)
             big = client.upload(_moses_smiles())
             queries = client.upload(drugs)
             for cache in ("cold", "warm"):
-                took, result = _run_job(client, {"library": big["id"], "queries": queries["id"],
-                                                 "mode": "top-k", "k": 10,
-                                                 "smiles_column": "SMILES"})
+                took, done = _run_job(client, {"library": big["id"], "queries": queries["id"],
+                                               "mode": "top-k", "k": 10,
+                                               "smiles_column": "SMILES"})
+                result = done["result"]
                 per_query = 1000 * result["seconds"]["similarity"] / result["n_queries"]
                 print(f"service top-k k=10, {result['n_queries']} drugs x "
                       f"{result['n_library']} MOSES ({cache} cache): {took:.1f} s total, "
@@ -255,14 +257,14 @@ def bench_cold_first_job(n: int, settle: float, repeats: int) -> None:
         with EmbeddedStack(settings, port=free_port()) as stack:
             client = OslerClient(stack.url, stack.create_token("bench"))
             time.sleep(settle)
-            first, first_result = _run_job(client, params)
+            first, first_job = _run_job(client, params)
             runs = [_run_job(client, params) for _ in range(repeats)]
         warm = statistics.median(took for took, _ in runs)
         print(f"service all-pairs {n}x{n}, cached fingerprints: first job of the stack "
               f"{first:.2f} s, warm (median of {repeats}) {warm:.2f} s: cold / warm "
               f"{first / warm:.2f}x", flush=True)
-        print(f"      first job stages (s): {first_result['seconds']}")
-        print(f"      warm job stages (s): {runs[-1][1]['seconds']}")
+        print(f"      first job stages (s): {first_job['result']['seconds']}")
+        print(f"      warm job stages (s): {runs[-1][1]['result']['seconds']}")
 
 
 def _write_smi(path: Path, smiles: list[str]) -> Path:
@@ -338,7 +340,6 @@ def bench_fpsim2(n_library: int, n_queries: int, n_threshold: int, repeats: int)
 
     from osler.api.cli.embedded import EmbeddedStack, free_port
     from osler.api.client import OslerClient
-    from osler.workers.settings import Settings
 
     print(f"load average before: {os.getloadavg()}", flush=True)
     library = _moses_split("train", max(n_library, n_threshold))
@@ -359,19 +360,12 @@ def bench_fpsim2(n_library: int, n_queries: int, n_threshold: int, repeats: int)
         engine = FPSim2Engine(str(root / "lib.h5"))
         thr_engine = FPSim2Engine(str(root / "thr.h5"))
 
-        settings = Settings.from_env().with_changes(data_dir=root / "service", redis_url=None,
-                                                    dask_scheduler=None)
-        with EmbeddedStack(settings, port=free_port()) as stack:
+        with EmbeddedStack(_service_settings(root), port=free_port()) as stack:
             client = OslerClient(stack.url, stack.create_token("bench"))
 
             def run(job_params: dict) -> tuple[float, dict, str]:
-                start = time.perf_counter()
-                job = client.submit("drug-similarity", {**job_params, "plots": False})
-                done = client.wait(job["id"])
-                took = time.perf_counter() - start
-                if done["state"] != "succeeded":
-                    raise SystemExit(f"service job {done['state']}: {done['error']}")
-                return took, done["result"], job["id"]
+                took, done = _run_job(client, job_params)
+                return took, done["result"], done["id"]
 
             lib = client.upload(lib_path)["id"]
             qs = client.upload(q_path)["id"]

@@ -5,14 +5,9 @@ job 0.43 s of loading ``mirror_upper`` for it."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.kernels.signature_probe import new_signatures
 
 PROBE = """
 import json, sys, tempfile
@@ -68,16 +63,9 @@ print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
 """
 
 
-def _new_signatures(mode: str) -> dict:
-    probe = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
-                           timeout=600, cwd=REPO)
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    return json.loads(probe.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_warm_up_compiles_every_signature_a_genome_job_uses(mode):
-    new = _new_signatures(mode)
+    new = new_signatures(PROBE, mode)
     if mode == "warm":
         assert new == {}, f"genome jobs compiled signatures warm_up missed: {new}"
     else:  # the probe sees what the jobs compile when nothing warmed them up

@@ -3,14 +3,9 @@ drug-similarity job uses, so no job pays numba's compile or cache load."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.kernels.signature_probe import new_signatures
 
 PROBE = """
 import json, sys, tempfile
@@ -47,16 +42,9 @@ print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
 """
 
 
-def _new_signatures(mode: str) -> dict:
-    probe = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
-                           timeout=600, cwd=REPO)
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    return json.loads(probe.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_warm_up_compiles_every_signature_a_job_uses(mode):
-    new = _new_signatures(mode)
+    new = new_signatures(PROBE, mode)
     if mode == "warm":
         assert new == {}, f"jobs compiled signatures warm_up missed: {new}"
     else:  # the probe sees what a job compiles when nothing warmed it up

@@ -1,0 +1,23 @@
+"""Run a probe script in a fresh interpreter and read the numba signatures its jobs compiled.
+
+A probe (``tests/kernels/test_warm_up.py``, ``test_genome_warm_up.py``) counts each kernel's
+compiled signatures, optionally runs a warm-up (``argv[1] == "warm"``), runs real jobs and
+prints, as its last line, the JSON of the kernels whose count changed: ``{name: [before, after]}``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def new_signatures(probe: str, mode: str) -> dict:
+    """The probe's ``{kernel: [before, after]}`` in ``mode`` (``"warm"`` or ``"cold"``)."""
+    run = subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True,
+                         timeout=600, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
