@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from osler.kernels.errors import InputError
+from osler.kernels.genome import genotypes
 from osler.kernels.genome.genotypes import _count_plain_bim, count_bim
 
 
@@ -49,10 +50,8 @@ def test_plain_bim_is_read_by_numpy_as_defined(tmp_path: Path, name: str) -> Non
     text = PLAIN[name]
     path = tmp_path / "c.bim"
     path.write_text(text, encoding="utf-8")
-    digest = hashlib.sha256()
-    assert _count_plain_bim(path.read_bytes(), digest) is not None  # the numpy path took it
-    digest = hashlib.sha256()
-    assert (count_bim(path, "c.zip", digest), digest.hexdigest()) == digest_by_definition(text)
+    assert _count_plain_bim(path) is not None  # the numpy reader took it
+    assert count_bim(path, "c.zip") == digest_by_definition(text)
 
 
 @pytest.mark.parametrize("name", sorted(OTHER))
@@ -60,9 +59,8 @@ def test_other_bim_is_read_by_the_line_loop_as_defined(tmp_path: Path, name: str
     text = OTHER[name]
     path = tmp_path / "c.bim"
     path.write_text(text, encoding="utf-8")
-    assert _count_plain_bim(path.read_bytes(), hashlib.sha256()) is None
-    digest = hashlib.sha256()
-    assert (count_bim(path, "c.zip", digest), digest.hexdigest()) == digest_by_definition(text)
+    assert _count_plain_bim(path) is None
+    assert count_bim(path, "c.zip") == digest_by_definition(text)
 
 
 @pytest.mark.parametrize("text, line", [
@@ -75,7 +73,7 @@ def test_a_line_of_other_than_six_fields_is_rejected_by_number(tmp_path: Path, t
     path = tmp_path / "c.bim"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match=rf"\.bim line {line} has \d fields"):
-        count_bim(path, "c.zip", hashlib.sha256())
+        count_bim(path, "c.zip")
 
 
 def test_empty_bim_is_rejected(tmp_path: Path) -> None:
@@ -83,3 +81,25 @@ def test_empty_bim_is_rejected(tmp_path: Path) -> None:
     path.write_text("\n\n", encoding="utf-8")
     with pytest.raises(InputError, match="lists no variants"):
         count_bim(path, "c.zip")
+
+
+@pytest.mark.parametrize("chunk", [7, 16, 40, 1 << 20])
+def test_chunks_split_anywhere_read_as_one(tmp_path: Path, monkeypatch, chunk: int) -> None:
+    # chunks smaller than a line, ending inside a line, or holding the whole file
+    text = "".join(f"{1 + v % 22}\trs{v}\t0.{v}\t{100 * v}\tA\tG\n" for v in range(300))
+    path = tmp_path / "c.bim"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(genotypes, "BIM_CHUNK_BYTES", chunk)
+    assert _count_plain_bim(path) == digest_by_definition(text)
+
+
+def test_a_chunk_that_is_not_plain_sends_the_whole_file_to_the_line_loop(tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    # plain lines, then one with a carriage return: the digest is not half of each reader's
+    lines = [f"1\trs{v}\t0\t{v}\tA\tG\n" for v in range(50)] + ["1\trsX\t0\t9\tA\tG\r\n"]
+    text = "".join(lines)
+    path = tmp_path / "c.bim"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(genotypes, "BIM_CHUNK_BYTES", 64)
+    assert _count_plain_bim(path) is None
+    assert count_bim(path, "c.zip") == digest_by_definition(text)
