@@ -286,11 +286,12 @@ def _append_hits(hit_j, hit_s, counts, out_q, out_j, out_s, at):
     return at
 
 
-def word_columns(words: np.ndarray) -> np.ndarray:
-    """Word popcounts as the compiled kernels take them: C-contiguous and read-only, whatever
-    slice of a cache file they are (a block of rows is a strided view of the column file), so
-    one compiled signature serves every job and the Dask preload's warm-up covers it."""
-    out = np.ascontiguousarray(words)
+def word_columns(fps: np.ndarray, words: np.ndarray | None = None) -> np.ndarray:
+    """The word popcounts of ``fps`` as the compiled kernels take them: ``words`` when given
+    (a cache's column file), else computed; C-contiguous and read-only, whatever slice of a
+    cache file they are (a block of rows is a strided view of the column file), so one compiled
+    signature serves every job and the Dask preload's warm-up covers it."""
+    out = np.ascontiguousarray(word_counts(fps) if words is None else words)
     if out.flags.writeable:
         out = out.view()
         out.flags.writeable = False
@@ -411,8 +412,8 @@ def pruned_top_k(
     starts = group_starts(pl)
     n_chunks = (m + chunk - 1) // chunk
     first = int(min(m - 1, starts[min(int(np.median(pq)), len(starts) - 1)])) // chunk
-    qw = word_columns(word_counts(queries) if query_words is None else query_words)
-    lw = word_columns(word_counts(library) if library_words is None else library_words)
+    qw = word_columns(queries, query_words)
+    lw = word_columns(library, library_words)
     _pruned_top_k(queries, qw, pq, library, lw, pl, np.asarray(library_rows, np.int64), starts,
                   metric_code(metric), bits, thr, skip, _visiting_order(n_chunks, first), chunk,
                   out_s, out_r, computed, *bound_buffers(n))
@@ -477,8 +478,8 @@ def pruned_threshold(
     parts_q, parts_j, parts_s = [], [], []
     total = 0
     buffers = bound_buffers(n)
-    qw = word_columns(word_counts(queries) if query_words is None else query_words)
-    lw = word_columns(word_counts(library) if library_words is None else library_words)
+    qw = word_columns(queries, query_words)
+    lw = word_columns(library, library_words)
     upper = upper_from is not None
     diagonal = int(upper_from) if upper else 0
     first = max(0, diagonal + 1) if upper else 0
