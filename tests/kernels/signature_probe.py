@@ -1,8 +1,9 @@
 """Run a probe script in a fresh interpreter and read the numba signatures its jobs compiled.
 
 A probe (``tests/kernels/test_warm_up.py``, ``test_genome_warm_up.py``) counts each kernel's
-compiled signatures, optionally runs a warm-up (``argv[1] == "warm"``), runs real jobs and
-prints, as its last line, the JSON of the kernels whose count changed: ``{name: [before, after]}``.
+compiled signatures (:func:`signature_counts`), optionally runs a warm-up (``argv[1] ==
+"warm"``), runs real jobs and prints, as its last line, the JSON of the kernels whose count
+changed (:func:`print_changed`): ``{name: [before, after]}``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,3 +23,18 @@ def new_signatures(probe: str, mode: str) -> dict:
                          timeout=600, cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def signature_counts(modules: tuple[ModuleType, ...]) -> dict[str, int]:
+    """In the probe: the compiled signatures of every numba kernel of ``modules``."""
+    import numba
+
+    return {f"{mod.__name__}.{name}": len(obj.signatures)
+            for mod in modules for name, obj in vars(mod).items()
+            if isinstance(obj, numba.core.registry.CPUDispatcher)}
+
+
+def print_changed(before: dict[str, int], modules: tuple[ModuleType, ...]) -> None:
+    """In the probe, last: the kernels whose count changed since ``before``, as JSON."""
+    print(json.dumps({k: [before.get(k, 0), n] for k, n in signature_counts(modules).items()
+                      if before.get(k, 0) != n}))

@@ -10,9 +10,9 @@ import pytest
 from tests.kernels.signature_probe import new_signatures
 
 PROBE = """
-import json, sys, tempfile
+import sys, tempfile
 from pathlib import Path
-import numba, numpy as np
+import numpy as np
 sys.path.insert(0, "tests/kernels")
 from genome_data import write_plink, zip_fileset
 from osler.kernels import blocked
@@ -21,12 +21,9 @@ from osler.kernels.genome.distance import run_genome_distance
 from osler.kernels.genome.simulate import balding_nichols
 from osler.kernels.genome.warmup import warm_up
 from osler.kernels.incremental import PriorJob
+from tests.kernels.signature_probe import print_changed, signature_counts
 
-def signatures():
-    return {f"{mod.__name__}.{name}": len(obj.signatures)
-            for mod in (blocked, bed, gram, metrics, sparse_missing)
-            for name, obj in vars(mod).items()
-            if isinstance(obj, numba.core.registry.CPUDispatcher)}
+KERNELS = (blocked, bed, gram, metrics, sparse_missing)
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
@@ -41,7 +38,7 @@ with tempfile.TemporaryDirectory() as tmp:
         cohorts.append((old, new))
     if sys.argv[1] == "warm":
         warm_up()
-    before = signatures()
+    before = signature_counts(KERNELS)
     runs = 0
     for first, grown in cohorts:
         for metric in ("dot", "ibs", "king", "grm"):
@@ -58,8 +55,7 @@ with tempfile.TemporaryDirectory() as tmp:
                                         metric=metric, block_size=block, plots=False,
                                         extends=prior)
                 runs += 1
-print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
-                  if before.get(k, 0) != n}))
+print_changed(before, KERNELS)
 """
 
 

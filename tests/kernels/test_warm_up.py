@@ -8,19 +8,15 @@ import pytest
 from tests.kernels.signature_probe import new_signatures
 
 PROBE = """
-import json, sys, tempfile
+import sys, tempfile
 from pathlib import Path
-import numba
 from osler.kernels.molecules import primitives, pruned, scores
+from tests.kernels.signature_probe import print_changed, signature_counts
 
-def signatures():
-    return {f"{mod.__name__}.{name}": len(obj.signatures)
-            for mod in (scores, pruned, primitives) for name, obj in vars(mod).items()
-            if isinstance(obj, numba.core.registry.CPUDispatcher)}
-
+KERNELS = (scores, pruned, primitives)
 if sys.argv[1] == "warm":
     scores.warm_up()
-before = signatures()
+before = signature_counts(KERNELS)
 from osler.kernels.molecules.similarity_job import run_drug_similarity
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
@@ -37,8 +33,7 @@ with tempfile.TemporaryDirectory() as tmp:
         out.mkdir()
         run_drug_similarity(lib, out, library_sha256="lib", cache_dir=tmp / "cache", mode=mode,
                             plots=False, **kw)
-print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
-                  if before.get(k, 0) != n}))
+print_changed(before, KERNELS)
 """
 
 
