@@ -1,4 +1,4 @@
-"""``count_bim``: a plain .bim is read by numpy over the whole file, any other by the line loop;
+"""``count_bim``: a plain .bim is read by numpy a chunk at a time, any other by the line loop;
 both give the variant count and the variants' digest of the definition (each line's chromosome,
 id, position, A1 and A2, tab-separated), and a malformed file is rejected naming its line."""
 
