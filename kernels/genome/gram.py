@@ -24,8 +24,9 @@ terms (KING's N_het_i, N_het_j) or the fused distance pass. That pass,
 :func:`masked_distance_gram`, computes a PLINK distance's allele-count difference over the
 variants called in both samples and their number together from the same 4 x 4 register blocks
 (per word, one AND for the pair's call mask, two masked XORs and three popcounts, where the sum
-of AND terms needed seven popcounts); the tiles no longer call it, ``bench/popcount_gram.py``
-compares it with the sparse corrections.
+of AND terms needed seven popcounts). Tiles with a narrow side call it (where the corrections
+would fill half-empty vectors), the others take the sparse corrections;
+``bench/popcount_gram.py`` compares the two.
 """
 
 from __future__ import annotations

@@ -56,6 +56,16 @@ def _tile_jobs(source: dict, folder: Path, has_missing: bool) -> list[tuple]:
     return jobs
 
 
+def _sparse_distance_counts(source: dict) -> None:
+    """The sparse missing-call corrections of the PLINK distances, on a band's and an
+    off-diagonal tile's planes: the warm-up's tiles are all narrow, so their tiles take the
+    fused pass (:data:`~osler.kernels.genome.metrics.FUSED_MAX_ROWS`), a job's wide ones these."""
+    planes = gm.packed_rows(source, 0, WARM_SAMPLES)
+    half = WARM_SAMPLES // 2
+    gm.sparse_distance_counts(planes[:, :half], planes, True, WARM_VARIANTS)
+    gm.sparse_distance_counts(planes[:, :half], planes[:, half:], False, WARM_VARIANTS)
+
+
 def warm_up() -> float:
     """Call every genome tile kernel once; return the seconds it took."""
     start = time.perf_counter()
@@ -82,4 +92,6 @@ def warm_up() -> float:
                     # another array type for the mirroring) and an off-diagonal tile
                     for tile in TILES:
                         compute_tile(fn, tile, outputs, kwargs)
+                if missing_rate > 0:
+                    _sparse_distance_counts(source)
     return time.perf_counter() - start

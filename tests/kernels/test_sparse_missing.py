@@ -173,9 +173,25 @@ def test_distance_counts_equal_the_fused_pass(missing_rate: float,
                                   gram_counts([left[2]], [right[2]], upper)[pairs])
 
 
+def plink_distance(g: np.ndarray, rows: slice, cols: slice, metric: str) -> np.ndarray:
+    """PLINK 1.9's flat-missing distance from its definition, in float64: d = Σ |g_i - g_j|
+    and M_ij over the variants called in both samples."""
+    a, b = g[rows].astype(np.float64), g[cols].astype(np.float64)
+    both = (a[:, None, :] >= 0) & (b[None, :, :] >= 0)
+    d = np.where(both, np.abs(a[:, None, :] - b[None, :, :]), 0.0).sum(axis=2)
+    m_pair = both.sum(axis=2)
+    if metric == "allele-ct":
+        return d * g.shape[1] / m_pair
+    return 1.0 - d / (2.0 * m_pair) if metric == "ibs" else d / (2.0 * m_pair)
+
+
+@pytest.mark.parametrize("fused_max_rows", [gm.FUSED_MAX_ROWS, 0])
 @pytest.mark.parametrize("metric", ["king", "ibs", "allele-ct"])
-def test_tiles_with_missing_calls_equal_the_dense_formulation(tmp_path, metric: str) -> None:
-    # Given an int8 genotype file with 5 % missing calls
+def test_tiles_with_missing_calls_equal_the_definition(tmp_path, monkeypatch, metric: str,
+                                                       fused_max_rows: int) -> None:
+    # Given an int8 genotype file with 5 % missing calls, and the PLINK distances' tiles taking
+    # the fused pass (narrow tiles, the default here) or the sparse corrections (limit 0)
+    monkeypatch.setattr(gm, "FUSED_MAX_ROWS", fused_max_rows)
     rng = np.random.default_rng(13)
     n, m = 101, 2500
     g = genotypes(rng, n, m, 0.05)
@@ -186,20 +202,43 @@ def test_tiles_with_missing_calls_equal_the_dense_formulation(tmp_path, metric: 
     for i0, i1, j0, j1 in TILES[:3]:
         left, right, upper = p[:, i0:i1], p[:, j0:j1], i0 == j0
         pairs = np.triu(np.ones((i1 - i0, j1 - j0), dtype=bool)) if upper else slice(None)
-        if metric == "king":
+        if metric == "king":  # then KING equals its dense passes (its own definition test:
+            # tests/kernels/test_genome_metrics.py)
             got = gm.king_tile(i0, i1, j0, j1, source=source, has_missing=True)
             counts = gm.king_counts(left, right, upper, m, True, sparse=False)
             expected = np.empty_like(got)
             gm._finish_king(*counts, expected)
-        else:
+            np.testing.assert_array_equal(got[pairs], expected[pairs])
+        else:  # and a PLINK distance its definition
             got = gm.distance_tile(i0, i1, j0, j1, source=source, n_variants=m, metric=metric,
                                    has_missing=True)
-            diff, called = distance_counts(left, right, upper)
-            expected = np.empty_like(got)
-            empty = np.zeros((0, 0), dtype=np.int64)
-            gm._finish_distance(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), diff,
-                                called, m, gm.DISTANCE_METRICS.index(metric), expected)
-        np.testing.assert_array_equal(got[pairs], expected[pairs])
+            expected = plink_distance(g, slice(i0, i1), slice(j0, j1), metric)
+            np.testing.assert_allclose(got[pairs], expected[pairs], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("tile", [(0, 300, 300, 560), (0, 40, 300, 560), (0, 300, 0, 560),
+                                  (0, 40, 0, 560)])
+def test_distance_tiles_pick_the_kernel_by_their_narrower_side(tile, monkeypatch) -> None:
+    # Given a tile of 560 samples x 1000 variants with 3 % missing calls
+    rng = np.random.default_rng(21)
+    m = 1000
+    p = planes(genotypes(rng, 560, m, 0.03))
+    i0, i1, j0, j1 = tile
+    left, right, upper = p[:, i0:i1], p[:, j0:j1], i0 == j0
+    calls = []
+    for name in ("distance_counts", "sparse_distance_counts"):
+        real = getattr(gm, name)
+        monkeypatch.setattr(gm, name, lambda *a, real=real, name=name: (calls.append(name),
+                                                                        real(*a))[1])
+    # when its counts are taken, then a side of at most FUSED_MAX_ROWS samples takes the fused
+    # pass, wider tiles the sparse corrections, and both give the fused pass's integers
+    got = gm.missing_distance_counts(left, right, upper, m)
+    narrow = min(i1 - i0, j1 - j0) <= gm.FUSED_MAX_ROWS
+    assert calls == ["distance_counts" if narrow else "sparse_distance_counts"]
+    fused = distance_counts(left, right, upper)
+    pairs = np.triu(np.ones((i1 - i0, j1 - j0), dtype=bool)) if upper else slice(None)
+    for a, b in zip(got, fused, strict=True):
+        np.testing.assert_array_equal(a[pairs], b[pairs])
 
 
 WARM_PROBE = """
@@ -220,7 +259,7 @@ if sys.argv[1] == "warm":
     warm_up()
 before = signatures()
 rng = np.random.default_rng(0)
-g = rng.integers(0, 3, size=(150, 900), dtype=np.int8)
+g = rng.integers(0, 3, size=(600, 400), dtype=np.int8)
 g[rng.random(g.shape) < 0.03] = -1
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
@@ -239,7 +278,8 @@ print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_warm_up_loads_the_sparse_kernels_a_job_uses(mode: str) -> None:
     # Given a fresh process, with or without the genome warm-up, when king and ibs jobs with
-    # missing calls run (one band, and tiles of 70 rows)
+    # missing calls run (one 600-sample tile: the sparse corrections; tiles of 70 rows: ibs
+    # takes the fused pass)
     import json
     import subprocess
     import sys
