@@ -18,6 +18,7 @@ Bit-packed popcount kernels compute dot, ibs, allele-ct and king; grm uses float
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,8 @@ def run_genome_distance(
     keep_path = work_dir / "keep.npy"
     np.save(keep_path, keep)
     bed = (n, m_all, cohort.bed_offset) if cohort.is_bed else None
-    source = gm.genotype_source(exchange.share(cohort.path), exchange.share(keep_path), bed)
+    source = gm.genotype_source(exchange.share(cohort.path), exchange.share(keep_path), bed,
+                                token=uuid.uuid4().hex)
     report(progress, 0.15, "computing tiles")
 
     tile_fn, tile_kwargs = _tile_job(metric, keep, called, allele_sum, work_dir, source, m,

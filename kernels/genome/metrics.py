@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from osler.kernels.genome import packed_memo
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import distance_counts, gram_counts, opposite_counts
 from osler.kernels.genome.sparse_missing import (
@@ -174,12 +175,18 @@ def _standardise_planes(h, two, present, center, scale, bit, out):
 
 
 def packed_rows(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
-    """The ``(3, r1 - r0, W)`` planes of samples r0:r1 over the kept variants, packed now.
+    """The ``(3, r1 - r0, W)`` planes of samples r0:r1 over the kept variants (read only).
 
     ``source`` describes the genotypes by location (see :func:`genotype_source`): a PLINK .bed is
     packed from its 2-bit codes, an int8 matrix row by row. Packing inside the tile saves
-    writing and re-reading a planes file of the whole cohort.
+    writing and re-reading a planes file of the whole cohort; a worker keeps what it packed for
+    the job's next tiles that need the same rows (:mod:`~osler.kernels.genome.packed_memo`).
     """
+    return packed_memo.packed(source.get("token"), r0, r1,
+                              lambda a, b: _pack_source(source, a, b))
+
+
+def _pack_source(source: dict[str, Any], r0: int, r1: int) -> np.ndarray:
     keep = np.load(readable(source["keep"]))
     out = np.zeros((3, r1 - r0, (keep.size + 63) // 64), dtype=np.uint64)
     if "bed" in source:
@@ -196,12 +203,17 @@ def n_kept(source: dict[str, Any]) -> int:
     return int(np.load(readable(source["keep"]), mmap_mode="r").shape[0])
 
 
-def genotype_source(path: str, keep: str, bed: tuple[int, int, int] | None) -> dict[str, Any]:
-    """What a tile needs to pack its rows: ``bed`` = (n, m, offset) of a .bed, None for int8."""
-    if bed is None:
-        return {"genotypes": path, "keep": keep}
-    n, m, offset = bed
-    return {"bed": path, "n": n, "m": m, "offset": offset, "keep": keep}
+def genotype_source(path: str, keep: str, bed: tuple[int, int, int] | None,
+                    token: str | None = None) -> dict[str, Any]:
+    """What a tile needs to pack its rows: ``bed`` = (n, m, offset) of a .bed, None for int8;
+    ``token``, a random id of the job, lets its tiles share packed rows (none without)."""
+    source: dict[str, Any] = {"genotypes": path, "keep": keep}
+    if bed is not None:
+        n, m, offset = bed
+        source = {"bed": path, "n": n, "m": m, "offset": offset, "keep": keep}
+    if token is not None:
+        source["token"] = token
+    return source
 
 
 def _plane_rows(source: dict[str, Any], i0: int, i1: int, j0: int,
