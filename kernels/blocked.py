@@ -327,14 +327,16 @@ def run_row_blocks(
     rows: int,
     fn_kwargs: dict[str, Any] | None = None,
     client: Any = None,
+    start: int = 0,
 ) -> list[Any]:
-    """Run ``fn(r0, r1, **fn_kwargs)`` over row blocks of ``rows`` rows; results in row order.
+    """Run ``fn(r0, r1, **fn_kwargs)`` over row blocks of ``rows`` rows from ``start`` to ``n``;
+    results in row order.
 
     The row-wise passes before a symmetric product (per-variant counts, bit packing) use this so
     that they too read and write by path and run on the Dask workers when there is a client.
     """
     kwargs = dict(fn_kwargs or {})
-    bounds = [(r0, min(n, r0 + rows)) for r0 in range(0, n, max(1, rows))]
+    bounds = [(r0, min(n, r0 + rows)) for r0 in range(start, n, max(1, rows))]
     if client is None:
         return [fn(r0, r1, **kwargs) for r0, r1 in bounds]
     token = uuid.uuid4().hex[:12]

@@ -32,7 +32,8 @@ INPUTS_ARTIFACT = "inputs.json"
 """The artifact recording what a job's matrix was computed from (read by a job extending it)."""
 
 RECORD_VERSION = 1
-"""Version of the :data:`INPUTS_ARTIFACT` layout; a record of another version is not used."""
+"""Version of a kind's :data:`INPUTS_ARTIFACT` layout unless it says otherwise (``version`` of
+:meth:`PriorJob.record` and :func:`write_record`); a record of another version is not used."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class PriorJob:
     job_id: str
     artifact: Callable[[str], Path]
 
-    def record(self, kind: str) -> dict[str, Any]:
-        """Its :data:`INPUTS_ARTIFACT`, checked to be a ``kind`` record of this version."""
+    def record(self, kind: str, version: int = RECORD_VERSION) -> dict[str, Any]:
+        """Its :data:`INPUTS_ARTIFACT`, checked to be a ``kind`` record of ``version``."""
         path = self.artifact(INPUTS_ARTIFACT)
         try:
             record = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -60,7 +61,7 @@ class PriorJob:
                              "readable") from None
         if not isinstance(record, dict) or record.get("kind") != kind:
             raise InputError(f"extends: job {self.job_id} is not a {kind} job")
-        if record.get("version") != RECORD_VERSION:
+        if record.get("version") != version:
             raise InputError(f"extends: job {self.job_id} was recorded by another version of "
                              f"osler ({INPUTS_ARTIFACT} version {record.get('version')!r}); "
                              "run it again to extend it")
@@ -73,9 +74,10 @@ class PriorJob:
                           "extends for a full computation")
 
 
-def write_record(out_dir: Path, kind: str, fields: dict[str, Any]) -> None:
+def write_record(out_dir: Path, kind: str, fields: dict[str, Any],
+                 version: int = RECORD_VERSION) -> None:
     """Write the :data:`INPUTS_ARTIFACT` of a job into its ``out_dir``."""
-    record = {"kind": kind, "version": RECORD_VERSION, **fields}
+    record = {"kind": kind, "version": version, **fields}
     (Path(out_dir) / INPUTS_ARTIFACT).write_text(json.dumps(record, indent=1, sort_keys=True),
                                                  encoding="utf-8")
 

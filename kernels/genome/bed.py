@@ -83,29 +83,54 @@ def bed_rows(bed_path: str, n: int, v0: int, v1: int, offset: int = 0) -> np.nda
                      shape=(v1 - v0, per_variant))
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _edge_byte(b, s0, s1):
+    """(keep mask, fill) of byte b of a row: the codes of samples outside s0:s1 become 01
+    (missing, which the table counts as nothing)."""
+    mask = 0
+    fill = 0
+    for k in range(4):
+        s = 4 * b + k
+        if s0 <= s < s1:
+            mask |= 3 << (2 * k)
+        else:
+            fill |= 1 << (2 * k)
+    return np.uint8(mask), np.uint8(fill)
+
+
 @njit(nogil=True, cache=True)
-def _count_rows_lut(rows, n, called, allele_sum, lut):
-    """:func:`count_bed_rows` with its table (one add per byte; n < 2**31 fits the fields)."""
-    full = n // 4
-    rest = n % 4
-    # padding codes of the last byte become 01 (missing), which the table counts as nothing
-    mask = np.uint8((1 << (2 * rest)) - 1)
-    fill = np.uint8(0x55 & ~((1 << (2 * rest)) - 1))
+def _count_rows_lut(rows, s0, s1, called, allele_sum, lut):
+    """:func:`count_bed_rows` with its table (one add per byte; n < 2**31 fits the fields).
+
+    The inner bytes are summed over a slice of each row, which LLVM unrolls (a loop from the
+    first inner byte's index took twice as long); the two edge bytes are masked.
+    """
+    b0, b1 = s0 // 4, (s1 + 3) // 4
+    mask0, fill0 = _edge_byte(b0, s0, s1)
+    mask1, fill1 = _edge_byte(b1 - 1, s0, s1)
+    if b1 - b0 == 1:  # one byte holds every sample counted: both edges' masks apply
+        mask0 &= mask1
+        fill0 |= fill1
+    inner0 = b0 + 1
+    inner1 = max(inner0, b1 - 1)
+    two_edges = b1 - b0 > 1
     low = np.uint64(0xFFFFFFFF)
     for r in range(rows.shape[0]):
-        row = rows[r]
+        inner = rows[r, inner0:inner1]
         acc = np.uint64(0)
-        for b in range(full):
-            acc += lut[row[b]]
-        if rest:
-            acc += lut[(row[full] & mask) | fill]
+        for b in range(inner.shape[0]):
+            acc += lut[inner[b]]
+        if b1 > b0:
+            acc += lut[(rows[r, b0] & mask0) | fill0]
+        if two_edges:
+            acc += lut[(rows[r, b1 - 1] & mask1) | fill1]
         called[r] = np.int64(acc & low)
         allele_sum[r] = np.int64(acc >> np.uint64(32))
 
 
 @njit(nogil=True, cache=True)
-def count_bed_rows(rows, n, called, allele_sum):
-    """Per variant row: the called calls and their sum of A1 counts.
+def count_bed_rows(rows, n, called, allele_sum, first):
+    """Per variant row: the called calls of samples ``first:n`` and their sum of A1 counts.
 
     Parameters
     ----------
@@ -115,8 +140,10 @@ def count_bed_rows(rows, n, called, allele_sum):
         Number of samples.
     called, allele_sum : int64[:]
         Outputs, one entry per row (overwritten).
+    first : int
+        The first sample counted (an extension counts only its new samples).
     """
-    _count_rows_lut(rows, n, called, allele_sum, _COUNT_LUT)
+    _count_rows_lut(rows, first, n, called, allele_sum, _COUNT_LUT)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -246,9 +273,10 @@ def pack_bed_samples(bed, n, keep, s0, s1, out):
     _pack_bed(bed, n, keep, 0, out.shape[2], s0, s1, out)
 
 
-def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
-                    offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Per-variant (called calls, A1 count sum) for variants v0:v1 of a .bed (at ``offset``).
+def count_bed_block(v0: int, v1: int, *, bed: str, n: int, offset: int = 0,
+                    first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-variant (called calls, A1 count sum) of samples ``first:n`` for variants v0:v1 of a
+    .bed (at ``offset``).
 
     Returns
     -------
@@ -258,6 +286,6 @@ def count_bed_block(v0: int, v1: int, *, bed: str, n: int,
     rows = bed_rows(readable(bed), n, v0, v1, offset)
     called = np.zeros(v1 - v0, dtype=np.int64)
     allele_sum = np.zeros(v1 - v0, dtype=np.int64)
-    count_bed_rows(np.asarray(rows), n, called, allele_sum)
+    count_bed_rows(np.asarray(rows), n, called, allele_sum, int(first))
     del rows
     return called, allele_sum

@@ -102,7 +102,8 @@ def run_genome_distance(
         (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``,
         ``phase_seconds`` (read, count, tiles, plots), ``files``; ``eigenvalues`` for grm;
         ``extends`` and ``rows_computed`` for an extension. Every metric but grm also writes
-        ``inputs.json`` (what a later job extending this one checks).
+        ``inputs.json`` (what a later job extending this one checks) and
+        ``variant_counts.npy`` (the per-variant counts it adds its new samples to).
 
     Examples
     --------
@@ -125,7 +126,11 @@ def run_genome_distance(
     digests = incremental.start_digests(cohort, metric, grown)
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    called, allele_sum = _variant_counts(cohort, client, exchange)
+    called, allele_sum = _variant_counts(cohort, client, exchange,
+                                         incremental.first_counted(grown))
+    if grown is not None:  # the earlier samples' counts are that job's
+        old_called, old_sum = grown.old_counts(m_all)
+        called, allele_sum = called + old_called, allele_sum + old_sum
     keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
@@ -133,7 +138,7 @@ def run_genome_distance(
         raise InputError(f"{Path(dataset_path).name}: no variants left after the filters "
                          f"(maf={maf}, geno={geno})")
     if grown is not None:
-        grown.check_keep(keep)
+        grown.check_keep(keep, digests)
     called_kept = called[keep]
     missing_fraction = 1.0 - float(called_kept.sum()) / (n * m)
     has_missing = bool((called_kept < n).any())
@@ -177,7 +182,8 @@ def run_genome_distance(
         "files": {"matrix": "matrix.npy", "plink_bin": f"matrix.{suffix}.bin",
                   "plink_id": f"matrix.{suffix}.id", "samples": "samples.txt"},
     }
-    incremental.finish(out_dir, summary, digests, grown, cohort, keep, maf=maf, geno=geno)
+    incremental.finish(out_dir, summary, digests, grown, cohort, keep, (called, allele_sum),
+                       maf=maf, geno=geno)
     values = matrix.open("r")
     if metric == "grm":
         report(progress, 0.92, "principal components")
@@ -213,20 +219,24 @@ IN_PROCESS_GENOTYPES = 1 << 28
 milliseconds of work, less than the Dask round trips of splitting it."""
 
 
-def _variant_counts(cohort: Genotypes, client: Any,
-                    exchange: Exchange) -> tuple[np.ndarray, np.ndarray]:
-    """Per variant: called genotypes and the sum of allele counts, in blocks (on Dask when big)."""
+def _variant_counts(cohort: Genotypes, client: Any, exchange: Exchange,
+                    first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant: called genotypes and the sum of allele counts of samples ``first:n``, in
+    blocks (on Dask when big)."""
     n, m = cohort.shape
-    if n * m < IN_PROCESS_GENOTYPES:
+    if first >= n:
+        return np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+    if (n - first) * m < IN_PROCESS_GENOTYPES:
         client = None
     path = exchange.share(cohort.path) if client is not None else str(cohort.path)
     if cohort.is_bed:
         step = max(64, CHUNK_ROWS_ELEMENTS // n)
         parts = run_row_blocks(count_bed_block, m, rows=step, client=client,
-                               fn_kwargs={"bed": path, "n": n, "offset": cohort.bed_offset})
+                               fn_kwargs={"bed": path, "n": n, "offset": cohort.bed_offset,
+                                          "first": first})
         return (np.concatenate([c for c, _ in parts]), np.concatenate([s for _, s in parts]))
     rows = max(1, CHUNK_ROWS_ELEMENTS // m)
-    parts = run_row_blocks(gm.count_block, n, rows=rows, client=client,
+    parts = run_row_blocks(gm.count_block, n, rows=rows, client=client, start=first,
                            fn_kwargs={"genotypes": path})
     return np.sum([c for c, _ in parts], axis=0), np.sum([s for _, s in parts], axis=0)
 

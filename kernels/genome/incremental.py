@@ -15,8 +15,16 @@ What is checked where: the metric and filters at submit (the gateway has both jo
 the rest here, from the earlier job's :data:`~osler.kernels.incremental.INPUTS_ARTIFACT`:
 sample count and ids, variant count and descriptions, the kind of file (a PLINK ``.bed`` and an
 int8 matrix — ``.npy``, Zarr, VCF — are digested differently), the kept variants, and, at the
-end of the job, a SHA-256 of the first ``n_old`` samples' calls (computed in a thread while the
-job runs). Each job records the digest of all its samples, so a grown job can be extended again.
+end of the job, the SHA-256 digests of the first ``n_old`` samples' calls (computed in a thread
+while the job runs).
+
+Calls are digested by blocks of :data:`DIGEST_BLOCK_SAMPLES` samples (the last one partial), so
+a block's digest does not depend on how many samples follow it: one pass over the grown cohort
+gives both its own record's digests and those of the earlier samples (every block but the
+earlier cohort's last, partial one is the same), where one digest of each would read the calls
+twice. Each job also keeps its per-variant counts (:data:`COUNTS_ARTIFACT`); an extension counts
+only its new samples and adds them. Both are checked together: if the earlier samples' calls
+differ, the job fails, whatever the counts made of them.
 """
 
 from __future__ import annotations
@@ -46,6 +54,19 @@ from osler.kernels.progress import ProgressCallback
 
 KIND = "genome-distance"
 
+RECORD_VERSION = 2
+"""This kind's record layout: version 2 digests the calls by blocks of samples and keeps the
+per-variant counts (a version 1 record, one digest of all calls, is refused: run it again)."""
+
+DIGEST_BLOCK_SAMPLES = 256
+"""Samples per digest block (a multiple of 4: a .bed block starts on a byte). A grown cohort
+digests the earlier cohort's last, partial block twice (as it was and as it is now), at most
+this many samples more than one pass."""
+
+COUNTS_ARTIFACT = "variant_counts.npy"
+"""Per variant of the file (before the filters), over the job's samples: called calls and their
+sum of allele counts, an int64 ``(2, m)`` array."""
+
 GRM_REFUSAL = f"extends: {GRM_NOT_EXTENDED}"
 
 DIGEST_CHUNK_BYTES = 8 << 20
@@ -62,32 +83,29 @@ def layout(cohort: Genotypes) -> str:
 # --------------------------------------------------------------------------- digests
 
 
-def _bed_prefix(rows: np.ndarray, samples: int, out: np.ndarray) -> np.ndarray:
-    """The bytes of ``rows`` (.bed variant rows) that hold the first ``samples`` samples, with
-    the bits of later samples in the last byte cleared: the same whatever the cohort's size."""
-    full, rest = divmod(samples, 4)
-    if rest == 0 and full == rows.shape[1]:
-        return rows
-    width = full + (rest > 0)
+def sample_blocks(n: int) -> list[tuple[int, int]]:
+    """The digest blocks ``(s0, s1)`` of n samples."""
+    return [(s0, min(n, s0 + DIGEST_BLOCK_SAMPLES)) for s0 in range(0, n, DIGEST_BLOCK_SAMPLES)]
+
+
+def _bed_columns(rows: np.ndarray, s0: int, s1: int, out: np.ndarray) -> np.ndarray:
+    """The bytes of ``rows`` (.bed variant rows) holding samples s0:s1 (s0 a multiple of 4),
+    with the bits of later samples in the last byte cleared: the same whatever the cohort's
+    size."""
+    first, width = s0 // 4, (s1 - s0 + 3) // 4
     view = out[: rows.shape[0] * width].reshape(rows.shape[0], width)
-    view[:, :full] = rows[:, :full]
-    if rest:
-        view[:, full] = rows[:, full] & np.uint8((1 << (2 * rest)) - 1)
+    view[:] = rows[:, first: first + width]
+    if s1 % 4:
+        view[:, -1] &= np.uint8((1 << (2 * (s1 % 4))) - 1)
     return view
 
 
-def genotype_digests(cohort: Genotypes, prefix: int | None = None) -> tuple[str, str | None]:
-    """SHA-256 of all samples' calls and of the first ``prefix`` samples' (None without one).
-
-    A .bed is digested as the bytes of its variant rows that hold those samples (padding bits
-    cleared), an int8 matrix as its rows' bytes; both are read with plain reads, in chunks.
-    """
+def _digest_ranges(cohort: Genotypes, ranges: list[tuple[int, int]]) -> list[str]:
+    """SHA-256 of the calls of each sample range, in one pass over the file: a .bed range as the
+    bytes of every variant row holding it (:func:`_bed_columns`), an int8 range as its rows'
+    bytes; both read with plain reads, in chunks."""
     n, m = cohort.shape
-    if prefix == n:
-        whole_only, _ = genotype_digests(cohort)
-        return whole_only, whole_only
-    whole = hashlib.sha256()
-    first = hashlib.sha256() if prefix is not None else None
+    digests = [hashlib.sha256() for _ in ranges]
     if cohort.is_bed:
         width = (n + 3) // 4
         step = max(1, DIGEST_CHUNK_BYTES // width)
@@ -97,23 +115,38 @@ def genotype_digests(cohort: Genotypes, prefix: int | None = None) -> tuple[str,
             fh.seek(int(cohort.bed_offset or 0) + 3)
             for v0 in range(0, m, step):
                 rows = _read_exactly(fh, buf[: min(step, m - v0) * width]).reshape(-1, width)
-                whole.update(_bed_prefix(rows, n, spare))
-                if first is not None:
-                    first.update(_bed_prefix(rows, prefix, spare))
-        return whole.hexdigest(), first.hexdigest() if first is not None else None
+                for digest, (s0, s1) in zip(digests, ranges, strict=True):
+                    digest.update(_bed_columns(rows, s0, s1, spare))
+        return [d.hexdigest() for d in digests]
     offset = npy_data_offset(str(cohort.path))
-    total, split = n * m, (prefix or 0) * m
     buf = np.empty(DIGEST_CHUNK_BYTES, np.uint8)
     with open(cohort.path, "rb", buffering=0) as fh:
-        fh.seek(offset)
-        done = 0
-        while done < total:
-            chunk = _read_exactly(fh, buf[: min(DIGEST_CHUNK_BYTES, total - done)])
-            if first is not None and done < split:
-                first.update(chunk[: split - done])
-            whole.update(chunk)
-            done += chunk.size
-    return whole.hexdigest(), first.hexdigest() if first is not None else None
+        for digest, (s0, s1) in zip(digests, ranges, strict=True):
+            fh.seek(offset + s0 * m)
+            done, total = 0, (s1 - s0) * m
+            while done < total:
+                chunk = _read_exactly(fh, buf[: min(DIGEST_CHUNK_BYTES, total - done)])
+                digest.update(chunk)
+                done += chunk.size
+    return [d.hexdigest() for d in digests]
+
+
+def genotype_digests(cohort: Genotypes,
+                     prefix: int | None = None) -> tuple[list[str], list[str] | None]:
+    """The digests of the cohort's :func:`sample_blocks` and, with ``prefix``, those of its
+    first ``prefix`` samples' blocks (None without one), from one pass over the calls."""
+    n = cohort.shape[0]
+    blocks = sample_blocks(n)
+    cut = None
+    if prefix is not None and prefix % DIGEST_BLOCK_SAMPLES and prefix < n:
+        cut = (prefix - prefix % DIGEST_BLOCK_SAMPLES, prefix)  # the earlier last block
+    digests = _digest_ranges(cohort, blocks + ([cut] if cut else []))
+    whole = digests[: len(blocks)]
+    if prefix is None:
+        return whole, None
+    if cut is None:
+        return whole, whole[: len(sample_blocks(prefix))]
+    return whole, whole[: prefix // DIGEST_BLOCK_SAMPLES] + [digests[-1]]
 
 
 def _read_exactly(fh: Any, out: np.ndarray) -> np.ndarray:
@@ -133,7 +166,7 @@ class Digests:
     job's process is otherwise waiting for its tiles)."""
 
     def __init__(self, cohort: Genotypes, prefix: int | None) -> None:
-        self._result: tuple[str, str | None] | None = None
+        self._result: tuple[list[str], list[str] | None] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(cohort, prefix), daemon=True,
                                         name="genotype-digests")
@@ -145,7 +178,7 @@ class Digests:
         except BaseException as exc:  # noqa: BLE001 - handed to the job's thread in result()
             self._error = exc
 
-    def result(self) -> tuple[str, str | None]:
+    def result(self) -> tuple[list[str], list[str] | None]:
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -161,6 +194,11 @@ def start_digests(cohort: Genotypes, metric: str,
     return Digests(cohort, grown.n_old if grown is not None else None)
 
 
+def first_counted(grown: GrownCohort | None) -> int:
+    """The first sample whose calls the job counts: the earlier job counted the ones before."""
+    return 0 if grown is None else grown.n_old
+
+
 # --------------------------------------------------------------------------- the earlier job
 
 
@@ -172,17 +210,32 @@ class GrownCohort:
     record: dict[str, Any]
     n_old: int
 
-    def check_keep(self, keep: np.ndarray) -> None:
-        """The filters kept the same variants in the grown cohort as in the earlier one."""
+    def old_counts(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """The earlier job's per-variant (called calls, allele count sums), its
+        :data:`COUNTS_ARTIFACT`."""
+        path = self.prior.artifact(self.record["files"]["variant_counts"])
+        try:
+            counts = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            counts = None
+        if counts is None or counts.shape != (2, m) or counts.dtype != np.int64:
+            raise InputError(f"extends: job {self.prior.job_id}'s {COUNTS_ARTIFACT} does not "
+                             f"hold the counts of {m} variants")
+        return counts[0], counts[1]
+
+    def check_keep(self, keep: np.ndarray, digests: Digests) -> None:
+        """The filters kept the same variants in the grown cohort as in the earlier one (when
+        not, the earlier samples' calls are checked first: counts of other calls explain it)."""
         if _keep_sha256(keep) != self.record["keep_sha256"]:
+            self.check_genotypes(digests.result()[1])
             raise self.prior.mismatch(
                 f"the maf/geno filters keep other variants of the grown cohort ({keep.size} "
                 f"here, {self.record['n_variants_used']} in that job): adding samples changed "
                 "allele frequencies or missing-call rates across the threshold")
 
-    def check_genotypes(self, prefix_sha256: str | None) -> None:
+    def check_genotypes(self, prefix_digests: list[str] | None) -> None:
         """The first ``n_old`` samples' calls are the earlier job's."""
-        if prefix_sha256 != self.record["genotypes_sha256"]:
+        if prefix_digests != self.record["genotype_blocks_sha256"]:
             raise self.prior.mismatch(
                 f"the genotypes of the first {self.n_old} samples differ from that job's")
 
@@ -235,7 +288,7 @@ def check_prior(prior: PriorJob, cohort: Genotypes, metric: str, maf: float | No
     """What can be checked before any work: params, sizes, variants, file kind, sample ids."""
     if metric == "grm":
         raise InputError(GRM_REFUSAL)
-    record = prior.record(KIND)
+    record = prior.record(KIND, RECORD_VERSION)
     for name, value in zip(EXTENDS_SAME, (metric, maf, geno), strict=True):
         if record.get(name) != value:
             raise prior.mismatch(f"{name} is {value!r} here and {record.get(name)!r} in that job")
@@ -283,10 +336,12 @@ def _first_other_id(prior: PriorJob, record: dict[str, Any],
 
 
 def finish(out_dir: Path, summary: dict[str, Any], digests: Digests | None,
-           grown: GrownCohort | None, cohort: Genotypes, keep: np.ndarray, *,
-           maf: float | None, geno: float | None) -> None:
-    """Check the earlier samples' calls (an extension), write this job's
-    :data:`INPUTS_ARTIFACT` and add ``extends`` / ``rows_computed`` to ``summary``."""
+           grown: GrownCohort | None, cohort: Genotypes, keep: np.ndarray,
+           counts: tuple[np.ndarray, np.ndarray], *, maf: float | None,
+           geno: float | None) -> None:
+    """Check the earlier samples' calls (an extension), write this job's per-variant
+    ``counts`` and :data:`INPUTS_ARTIFACT`, and add ``extends`` / ``rows_computed`` to
+    ``summary``."""
     if digests is None:
         return
     whole, prefix = digests.result()
@@ -294,12 +349,15 @@ def finish(out_dir: Path, summary: dict[str, Any], digests: Digests | None,
         grown.check_genotypes(prefix)
         summary["extends"] = grown.prior.job_id
         summary["rows_computed"] = cohort.shape[0] - grown.n_old
+    np.save(out_dir / COUNTS_ARTIFACT, np.stack(counts).astype(np.int64, copy=False))
+    summary["files"]["variant_counts"] = COUNTS_ARTIFACT
     write_record(out_dir, KIND, {
         "metric": summary["metric"], "maf": maf, "geno": geno,
         "n_samples": cohort.shape[0], "n_variants": cohort.shape[1],
         "variants_sha256": cohort.variants_sha256, "layout": layout(cohort),
-        "samples_sha256": _samples_sha256(cohort.sample_ids), "genotypes_sha256": whole,
+        "samples_sha256": _samples_sha256(cohort.sample_ids),
+        "genotype_blocks_sha256": whole,
         "n_variants_used": int(keep.size), "keep_sha256": _keep_sha256(keep),
         "files": dict(summary["files"]),
-    })
+    }, RECORD_VERSION)
     summary["files"]["inputs"] = INPUTS_ARTIFACT

@@ -106,6 +106,20 @@ def test_counts_match_count_rows(tmp_path: Path, n: int, m: int) -> None:
         np.testing.assert_array_equal(got_sum, allele_sum)
 
 
+@pytest.mark.parametrize("n", [1, 7, 65, 130])
+def test_counts_of_the_samples_from_first_on(tmp_path: Path, n: int) -> None:
+    # Given a .bed whose last byte holds padding bits set, when only samples first:n are
+    # counted (an extension counts its new samples), from every first sample 0..n (inside a
+    # byte, on a byte, in the last byte, none), then the counts are those of g[first:] alone.
+    g = random_genotypes(n, 90, seed=n)
+    bed = write_bed(g, tmp_path / "g.bed", garbage_padding=True)
+    for first in range(n + 1):
+        called, allele_sum = count_bed_block(0, 90, bed=str(bed), n=n, first=first)
+        later = g[first:]
+        np.testing.assert_array_equal(called, (later >= 0).sum(axis=0))
+        np.testing.assert_array_equal(allele_sum, np.where(later >= 0, later, 0).sum(axis=0))
+
+
 @pytest.mark.parametrize("subset", [False, True], ids=["all", "subset"])
 @pytest.mark.parametrize("m", VARIANTS)
 @pytest.mark.parametrize("n", SAMPLES)

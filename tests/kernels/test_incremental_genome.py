@@ -11,6 +11,7 @@ import pytest
 
 from osler.kernels.blocked import extension_grid
 from osler.kernels.errors import InputError
+from osler.kernels.genome import incremental
 from osler.kernels.genome.distance import PLINK_SUFFIX, run_genome_distance
 from osler.kernels.genome.simulate import balding_nichols
 from osler.kernels.incremental import INPUTS_ARTIFACT, PriorJob
@@ -94,6 +95,65 @@ def test_an_extension_of_an_extension_on_dask_equals_a_full_recompute(genotypes,
     assert summary["rows_computed"] == N - N_OLD
 
 
+@pytest.mark.parametrize("fmt", ["npy", "bed"])
+@pytest.mark.parametrize("n_old", [N_OLD, 40])
+def test_digest_blocks_and_counts_of_extensions(genotypes, tmp_path, monkeypatch, fmt,
+                                                n_old) -> None:
+    # Given digest blocks of 8 samples, so the earlier cohort ends inside a block (37) or on
+    # its edge (40), and a grown cohort extending an extension of it
+    monkeypatch.setattr(incremental, "DIGEST_BLOCK_SAMPLES", 8)
+    inputs = [write_input(genotypes[:n], tmp_path / f"in{n}", fmt) for n in (20, n_old, N)]
+    _, first = run(inputs[0], tmp_path, "first", metric="ibs")
+    _, second = run(inputs[1], tmp_path, "second", metric="ibs", extends=prior_job(first))
+    summary, third = run(inputs[2], tmp_path, "third", metric="ibs", extends=prior_job(second))
+    _, full = run(inputs[2], tmp_path, "full", metric="ibs")
+    # then the result equals a full recompute, its record the full job's (a block's digest does
+    # not depend on the samples after it) with one digest per block
+    assert_same_matrices(third, full, "ibs")
+    record = json.loads((third / INPUTS_ARTIFACT).read_text())
+    assert record == json.loads((full / INPUTS_ARTIFACT).read_text())
+    assert len(record["genotype_blocks_sha256"]) == (N + 7) // 8
+    # and its per-variant counts, its new samples' added to the earlier job's, are the counts
+    # of all its samples
+    counts = np.load(third / summary["files"]["variant_counts"])
+    np.testing.assert_array_equal(counts[0], (genotypes >= 0).sum(axis=0))
+    np.testing.assert_array_equal(counts[1], np.where(genotypes >= 0, genotypes, 0).sum(axis=0))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "bed"])
+def test_other_calls_in_any_earlier_block_are_refused(genotypes, tmp_path, monkeypatch,
+                                                      fmt) -> None:
+    monkeypatch.setattr(incremental, "DIGEST_BLOCK_SAMPLES", 8)
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", fmt), tmp_path, "old",
+                 metric="king")
+    for sample in (3, 17, N_OLD - 1):  # the first block, an inner one, the last partial one
+        changed = genotypes.copy()
+        changed[sample, 9] = (changed[sample, 9] + 2) % 3
+        with pytest.raises(InputError, match=f"genotypes of the first {N_OLD} samples differ"):
+            run(write_input(changed, tmp_path / f"new{sample}", fmt), tmp_path, f"n{sample}",
+                metric="king", extends=prior_job(old))
+
+
+def test_an_earlier_job_without_its_counts_cannot_be_extended(genotypes, tmp_path) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
+                 metric="ibs")
+    np.save(old / incremental.COUNTS_ARTIFACT, np.zeros((2, 299), dtype=np.int64))
+    with pytest.raises(InputError, match="variant_counts.npy does not hold the counts of 300"):
+        run(write_input(genotypes, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs",
+            extends=prior_job(old))
+
+
+def test_a_record_of_the_earlier_layout_is_refused(genotypes, tmp_path) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
+                 metric="ibs")
+    record = json.loads((old / INPUTS_ARTIFACT).read_text())
+    record["version"] = 1
+    (old / INPUTS_ARTIFACT).write_text(json.dumps(record))
+    with pytest.raises(InputError, match="recorded by another version of osler"):
+        run(write_input(genotypes, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs",
+            extends=prior_job(old))
+
+
 def test_a_grown_vcf_extends_its_earlier_records(genotypes, tmp_path) -> None:
     _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "vcf"), tmp_path, "old",
                  metric="allele-ct")
@@ -170,6 +230,11 @@ def test_new_samples_that_move_a_variant_across_the_maf_threshold_are_refused(
                                          "grown cohort"):
         run(write_input(g, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs", maf=0.01,
             extends=prior_job(old))
+    # and when an earlier sample's calls changed too, that is the difference named
+    g[5, 9] = (g[5, 9] + 2) % 3
+    with pytest.raises(InputError, match=f"genotypes of the first {N_OLD} samples differ"):
+        run(write_input(g, tmp_path / "changed", "bed"), tmp_path, "changed", metric="ibs",
+            maf=0.01, extends=prior_job(old))
 
 
 def test_a_job_without_an_inputs_record_cannot_be_extended(genotypes, tmp_path) -> None:
