@@ -4,7 +4,9 @@ Every genome tile packs its own rows from the genotype file (:func:`~osler.kerne
 metrics.packed_rows`). Some tiles of one job pack the same rows: the rectangles of an extension
 and the bands of its new square all pack the new samples, and the square tiles of a big cohort
 share their row blocks. A worker keeps the planes it packed last, so a later tile of the same
-job on the same worker takes them, or a slice of them, instead of packing again.
+job on the same worker takes them, or a slice of them, instead of packing again. A tile of a
+new job drops the planes of every other job, so a worker holds none once its jobs moved on
+(two jobs whose tiles interleave on one worker only pack more).
 
 Entries are keyed by the job's *token* (a random id :func:`~osler.kernels.genome.metrics.
 genotype_source` puts in the job's tile source, never reused), so a tile of one job never
@@ -44,8 +46,10 @@ def packed(token: str | None, r0: int, r1: int,
                 _entries.move_to_end((owner, a, b))
                 return planes[:, r0 - a: r1 - a]
     planes = pack(r0, r1)
-    if planes.nbytes <= MEMO_BYTES:
-        with _lock:
+    with _lock:
+        for key in [key for key in _entries if key[0] != token]:
+            del _entries[key]  # another job's: never asked for again
+        if planes.nbytes <= MEMO_BYTES:
             _entries[(token, r0, r1)] = planes
             total = sum(p.nbytes for p in _entries.values())
             while total > MEMO_BYTES:

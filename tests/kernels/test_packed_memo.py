@@ -64,9 +64,10 @@ def test_another_job_never_sees_the_planes(tmp_path: Path) -> None:
     other = np.random.default_rng(3).integers(-1, 3, size=(30, 200)).astype(np.int8)
     second = gm.packed_rows(int8_source(tmp_path, other, token="job-b"), 0, 30)
     untracked = gm.packed_rows(int8_source(tmp_path, other, token=None), 0, 30)
-    # then both get the new file's rows
+    # then both get the new file's rows, and the first job's planes are no longer kept
     np.testing.assert_array_equal(second, reference_planes(other))
     np.testing.assert_array_equal(untracked, reference_planes(other))
+    assert [key[0] for key in packed_memo._entries] == ["job-b"]
 
 
 def test_the_memo_keeps_at_most_its_bytes(tmp_path: Path, monkeypatch) -> None:
