@@ -134,22 +134,26 @@ def test_other_calls_in_any_earlier_block_are_refused(genotypes, tmp_path, monke
                 metric="king", extends=prior_job(old))
 
 
-def test_an_earlier_job_without_its_counts_cannot_be_extended(genotypes, tmp_path) -> None:
-    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
-                 metric="ibs")
-    np.save(old / incremental.COUNTS_ARTIFACT, np.zeros((2, 299), dtype=np.int64))
-    with pytest.raises(InputError, match="variant_counts.npy does not hold the counts of 300"):
-        run(write_input(genotypes, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs",
-            extends=prior_job(old))
+def counts_of_fewer_variants(out: Path) -> None:
+    np.save(out / incremental.COUNTS_ARTIFACT, np.zeros((2, 299), dtype=np.int64))
 
 
-def test_a_record_of_the_earlier_layout_is_refused(genotypes, tmp_path) -> None:
-    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
-                 metric="ibs")
-    record = json.loads((old / INPUTS_ARTIFACT).read_text())
+def record_of_version_1(out: Path) -> None:
+    record = json.loads((out / INPUTS_ARTIFACT).read_text())
     record["version"] = 1
-    (old / INPUTS_ARTIFACT).write_text(json.dumps(record))
-    with pytest.raises(InputError, match="recorded by another version of osler"):
+    (out / INPUTS_ARTIFACT).write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("alter, message", [
+    (counts_of_fewer_variants, "variant_counts.npy does not hold the counts of 300"),
+    (record_of_version_1, "recorded by another version of osler"),
+])
+def test_an_earlier_job_recorded_otherwise_is_refused(genotypes, tmp_path, alter,
+                                                       message) -> None:
+    _, old = run(write_input(genotypes[:N_OLD], tmp_path / "old", "bed"), tmp_path, "old",
+                 metric="ibs")
+    alter(old)
+    with pytest.raises(InputError, match=message):
         run(write_input(genotypes, tmp_path / "new", "bed"), tmp_path, "new", metric="ibs",
             extends=prior_job(old))
 
