@@ -128,7 +128,7 @@ def test_up_prints_a_token_and_the_client_commands_work(stack, tmp_path):
     matrix.write_bytes(b"mine")
     again = run(stack, "result", job_id, cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
-    assert "already holds 6 of this job's files" in again.stderr
+    assert "already holds 7 of this job's files" in again.stderr
     assert matrix.read_bytes() == b"mine"
     forced = run(stack, "result", job_id, "--force", "--json", cwd=tmp_path)
     assert forced.returncode == 0 and str(matrix) in json.loads(forced.stdout)["files"]
