@@ -19,6 +19,7 @@ from osler.kernels.genome.sparse_missing import (
     missing_overlap_counts,
     transpose_plane,
 )
+from tests.kernels.signature_probe import check_warm_up
 
 
 def random_planes(rng: np.random.Generator, rows: int, m: int,
@@ -242,22 +243,18 @@ def test_distance_tiles_pick_the_kernel_by_their_narrower_side(tile, monkeypatch
 
 
 WARM_PROBE = """
-import json, sys, tempfile
+import sys, tempfile
 from pathlib import Path
-import numba
 import numpy as np
 from osler.kernels.genome import gram, metrics, sparse_missing
 from osler.kernels.genome.distance import run_genome_distance
 from osler.kernels.genome.warmup import warm_up
+from tests.kernels.signature_probe import print_changed, signature_counts
 
-def signatures():
-    return {f"{mod.__name__}.{name}": len(obj.signatures)
-            for mod in (gram, metrics, sparse_missing) for name, obj in vars(mod).items()
-            if isinstance(obj, numba.core.registry.CPUDispatcher)}
-
+KERNELS = (gram, metrics, sparse_missing)
 if sys.argv[1] == "warm":
     warm_up()
-before = signatures()
+before = signature_counts(KERNELS)
 rng = np.random.default_rng(0)
 g = rng.integers(0, 3, size=(600, 400), dtype=np.int8)
 g[rng.random(g.shape) < 0.03] = -1
@@ -270,8 +267,7 @@ with tempfile.TemporaryDirectory() as tmp:
             out.mkdir()
             run_genome_distance(tmp / "g.npy", out, work_dir=tmp / f"w{metric}{block_size}",
                                 metric=metric, block_size=block_size, plots=False)
-print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
-                  if before.get(k, 0) != n}))
+print_changed(before, KERNELS)
 """
 
 
@@ -279,17 +275,6 @@ print(json.dumps({k: [before.get(k, 0), n] for k, n in signatures().items()
 def test_warm_up_loads_the_sparse_kernels_a_job_uses(mode: str) -> None:
     # Given a fresh process, with or without the genome warm-up, when king and ibs jobs with
     # missing calls run (one 600-sample tile: the sparse corrections; tiles of 70 rows: ibs
-    # takes the fused pass)
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    probe = subprocess.run([sys.executable, "-c", WARM_PROBE, mode], capture_output=True,
-                           text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    new = json.loads(probe.stdout.strip().splitlines()[-1])
-    if mode == "warm":  # then the warm-up had already loaded every kernel signature they use
-        assert new == {}, f"jobs compiled signatures warm_up missed: {new}"
-    else:  # (the probe sees the sparse kernels when nothing warmed them up)
-        assert "osler.kernels.genome.sparse_missing.missing_counts_kernel" in new
+    # takes the fused pass), then warm, the warm-up had already loaded every kernel signature
+    # they use; cold, the probe sees the sparse kernels
+    check_warm_up(WARM_PROBE, mode, ("osler.kernels.genome.sparse_missing.missing_counts_kernel",))
