@@ -3,8 +3,7 @@ before it runs any task (no cold first job)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.kernels.dask_cli import dask_cli_client
 
 
 def loaded_kernels() -> dict[str, int]:
@@ -27,27 +26,7 @@ def loaded_kernels() -> dict[str, int]:
 def test_preloaded_worker_has_every_kernel_loaded() -> None:
     # Given a scheduler and a worker started as the embedded stack and the compose file start
     # them (the dask CLI with the preload), when the worker has joined and run no task yet,
-    from distributed import Client
-
-    from osler.api.cli.embedded import free_port
-
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--dashboard-address", ":0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
-         "--nthreads", "1", "--no-dashboard", "--preload", "osler.kernels.preload"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
-            client.wait_for_workers(1, timeout=120)
-            counts = next(iter(client.run(loaded_kernels).values()))
-    finally:
-        for process in (worker, scheduler):
-            process.terminate()
-            process.wait(timeout=30)
+    with dask_cli_client(worker_preload="osler.kernels.preload") as client:
+        counts = next(iter(client.run(loaded_kernels).values()))
     # then every kernel a genome-distance tile calls is already compiled or loaded there
     assert counts and all(n >= 1 for n in counts.values()), counts
-

@@ -4,8 +4,6 @@ the scheduler to import it while unpickling the graph."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import numpy as np
 from osler.kernels.genome.distance import run_genome_distance
 from osler.kernels.genome.simulate import balding_nichols
 from osler.kernels.molecules.similarity_job import run_drug_similarity
+from tests.kernels.dask_cli import dask_cli_client
 
 
 def _probe():
@@ -28,45 +27,26 @@ def _probe():
 
 def test_preloaded_scheduler_imports_nothing_for_jobs(tmp_path: Path) -> None:
     # Given a scheduler started as the embedded stack and the compose file start it, and a worker,
-    from distributed import Client
-
-    from osler.api.cli.embedded import free_port
     from osler.kernels.scheduler_preload import TASK_MODULES
 
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--dashboard-address", ":0",
-         "--preload", "osler.kernels.scheduler_preload"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
-         "--nthreads", "1", "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     g, _ = balding_nichols(40, 300, missing_rate=0.02, seed=5)
     np.save(tmp_path / "g.npy", g)
     library = tmp_path / "lib.smi"
     library.write_text("CCO a\nCCN b\nc1ccccc1 c\nCC(=O)O d\nCCCC e\n")
-    try:
-        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
-            client.wait_for_workers(1, timeout=120)
-            osler_modules = _probe()
-            before = client.run_on_scheduler(osler_modules)
-            # when genome and drug jobs run their tasks through it,
-            for k, metric in enumerate(("ibs", "king")):
-                (tmp_path / f"g{k}").mkdir()
-                run_genome_distance(tmp_path / "g.npy", tmp_path / f"g{k}", work_dir=tmp_path / "w",
-                                    metric=metric, block_size=16, plots=False, client=client)
-            for k, mode in enumerate(("top-k", "threshold", "all-pairs")):
-                (tmp_path / f"d{k}").mkdir()
-                run_drug_similarity(library, tmp_path / f"d{k}", library_sha256="lib",
-                                    cache_dir=tmp_path / "cache", mode=mode, threshold=0.1,
-                                    plots=False, client=client)
-            after = client.run_on_scheduler(osler_modules)
-    finally:
-        for process in (worker, scheduler):
-            process.terminate()
-            process.wait(timeout=30)
+    with dask_cli_client(scheduler_preload="osler.kernels.scheduler_preload") as client:
+        osler_modules = _probe()
+        before = client.run_on_scheduler(osler_modules)
+        # when genome and drug jobs run their tasks through it,
+        for k, metric in enumerate(("ibs", "king")):
+            (tmp_path / f"g{k}").mkdir()
+            run_genome_distance(tmp_path / "g.npy", tmp_path / f"g{k}", work_dir=tmp_path / "w",
+                                metric=metric, block_size=16, plots=False, client=client)
+        for k, mode in enumerate(("top-k", "threshold", "all-pairs")):
+            (tmp_path / f"d{k}").mkdir()
+            run_drug_similarity(library, tmp_path / f"d{k}", library_sha256="lib",
+                                cache_dir=tmp_path / "cache", mode=mode, threshold=0.1,
+                                plots=False, client=client)
+        after = client.run_on_scheduler(osler_modules)
     # then the preload had imported every task's module, and the jobs imported nothing more
     assert set(TASK_MODULES) <= set(before), sorted(set(TASK_MODULES) - set(before))
     assert after == before, sorted(set(after) - set(before))
