@@ -25,6 +25,13 @@ counts as the two AND terms plus corrections against the fused masked pass; and 
 ``--sections sparse`` runs only these::
 
     python bench/popcount_gram.py --sections sparse
+
+``--sections shapes`` times the PLINK-distance counts of a Balding-Nichols cohort with 2 % of
+calls missing on tiles of several shapes, the fused pass against the AND terms plus sparse
+corrections, and KING's sparse corrections against its dense passes (the measurements behind
+``FUSED_MAX_ROWS`` in ``kernels/genome/metrics.py``; one core, best of ``--repeats``)::
+
+    python bench/popcount_gram.py --sections shapes [--variants 100000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -92,14 +99,60 @@ def median_seconds(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", nargs="+", default=["gram", "sparse"],
-                        choices=["gram", "sparse"],
+                        choices=["gram", "sparse", "shapes"],
                         help="gram: the register-blocked kernels, the fused pass and KING's "
-                             "IBS0; sparse: the sparse missing-call corrections")
+                             "IBS0; sparse: the sparse missing-call corrections; shapes: fused "
+                             "pass against sparse corrections by tile shape")
+    parser.add_argument("--variants", type=int, default=100_000, help="with shapes")
+    parser.add_argument("--repeats", type=int, default=3, help="with shapes")
     args = parser.parse_args()
+    if "shapes" in args.sections:
+        tile_shapes(args.variants, args.repeats)
     if "gram" in args.sections:
         gram_sections()
     if "sparse" in args.sections:
         sparse_corrections(np.random.default_rng(1), repeats=5)
+
+
+SHAPES = ((1000, 50), (1000, 100), (1000, 200), (1000, 400), (1000, 600), (1000, 1000),
+          (3000, 300), (3000, 600), (3000, 1000))
+"""Off-diagonal tiles (rows x columns) of :func:`tile_shapes`; then two bands."""
+
+
+def tile_shapes(m: int, repeats: int) -> None:
+    from osler.kernels.genome import metrics as gm
+    from osler.kernels.genome.simulate import balding_nichols
+
+    g, _ = balding_nichols(4200, m, seed=2, missing_rate=0.02)
+    planes = np.zeros((3, g.shape[0], (m + 63) // 64), np.uint64)
+    gm.pack_rows(g, np.arange(m, dtype=np.int64), planes)
+    del g
+
+    def best_ms(fn, *args) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(*args)
+            times.append(time.perf_counter() - start)
+        return 1e3 * min(times)
+
+    print(f"tiles of a Balding-Nichols cohort, {m} variants, 2 % missing calls, one core, "
+          f"best of {repeats} (ms; µs per pair)")
+    cases = [(f"{a} x {b}", planes[:, :a], planes[:, 3100:3100 + b], False, a * b)
+             for a, b in SHAPES]
+    for rows, cols in ((100, 200), (640, 2200)):
+        square = np.ascontiguousarray(planes[:, :cols])
+        cases.append((f"band {rows} x {cols}", square[:, :rows], square, True,
+                      rows * cols - rows * (rows - 1) / 2))
+    for label, left, right, upper, pairs in cases:
+        left = np.ascontiguousarray(left)
+        fused = best_ms(distance_counts, left, right, upper)
+        sparse = best_ms(sparse_distance_counts, left, right, upper, m)
+        king_sparse = best_ms(king_counts, left, right, upper, m, True)
+        king_dense = best_ms(king_counts, left, right, upper, m, True, False)
+        print(f"{label:>16}: distance fused {fused:7.1f} ({1e3 * fused / pairs:.3f}), "
+              f"AND terms + sparse {sparse:7.1f} ({1e3 * sparse / pairs:.3f}); "
+              f"KING sparse {king_sparse:7.1f}, dense {king_dense:7.1f}", flush=True)
 
 
 def gram_sections() -> None:

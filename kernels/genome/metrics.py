@@ -50,10 +50,10 @@ FUSED_MAX_ROWS = 256
 """A PLINK-distance tile with missing calls whose narrower side has at most this many samples
 uses the fused masked pass (:func:`~osler.kernels.genome.gram.distance_counts`) instead of the
 AND terms plus sparse corrections: the corrections transpose the wider side's planes and fill
-half-empty vectors for a narrow one. Measured on one core, 100,000 variants, 2 % missing
-(``bench/README.md``): 1,000 x 200 samples 82 ms fused against 111 ms sparse, 1,000 x 100
-37 against 79, and the 100 x 200 band of an extension's new square 5.6 against 13.8; from about
-600 rows on a side the two are even."""
+half-empty vectors for a narrow one. ``python bench/popcount_gram.py --sections shapes`` (one
+core, 100,000 variants, 2 % missing; ``bench/README.md``): 1,000 x 200 samples 82 ms fused
+against 126 ms sparse, 1,000 x 100 42 against 88, the 100 x 200 band of an extension's new
+square 5.9 against 16.1; from about 600 samples on a side the two are even."""
 
 
 # --------------------------------------------------------------------------- packing and stats
