@@ -29,7 +29,7 @@ counts as the two AND terms plus corrections against the fused masked pass; and 
 ``--sections shapes`` times the PLINK-distance counts of a Balding-Nichols cohort with 2 % of
 calls missing on tiles of several shapes, the fused pass against the AND terms plus sparse
 corrections, and KING's sparse corrections against its dense passes (the measurements behind
-``FUSED_MAX_ROWS`` in ``kernels/genome/metrics.py``; one core, best of ``--repeats``)::
+``uses_fused_pass`` in ``kernels/genome/metrics.py``; one core, best of ``--repeats``)::
 
     python bench/popcount_gram.py --sections shapes [--variants 100000] [--repeats 3]
 """

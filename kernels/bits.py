@@ -4,9 +4,14 @@ bit-packed kernel families (genome IBS/KING, molecule Tanimoto) build on."""
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import types
 from numba.extending import intrinsic
+
+VECTOR_POPCOUNT = bool(binding.get_host_cpu_features().get("avx512vpopcntdq", False))
+"""Whether this CPU counts the bits of vector lanes in one instruction (AVX-512 VPOPCNTDQ:
+``vpopcntq``, 8 words at a time). Elsewhere LLVM's vector popcount is a nibble lookup of about
+seven instructions, so kernels that trade popcounts for other work weigh differently."""
 
 
 @intrinsic

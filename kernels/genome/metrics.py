@@ -14,7 +14,8 @@ sum of *terms* ``Σ popcount(plane_a(i) & plane_b(j))``: one register-blocked ke
 counts over the variants called in both are the counts of a complete cohort minus sparse
 corrections over the missing calls (:mod:`osler.kernels.genome.sparse_missing`): KING's
 N_het_i and N_het_j (:func:`king_counts`), the PLINK distances' d and M_ij
-(:func:`sparse_distance_counts`; the fused masked pass on tiles with a narrow side), so a
+(:func:`sparse_distance_counts`; the fused masked pass where it is faster:
+:func:`uses_fused_pass`), so a
 cohort with 1-5 % missing calls costs little more than a complete one.
 
 Tile functions (``*_tile``) follow :mod:`osler.kernels.blocked`:
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from osler.kernels.bits import VECTOR_POPCOUNT
 from osler.kernels.genome import packed_memo
 from osler.kernels.genome.bed import bed_rows, pack_bed_samples
 from osler.kernels.genome.gram import distance_counts, gram_counts, opposite_counts
@@ -47,13 +49,9 @@ GRM_COLUMN_CHUNK = 8192
 """Variants standardised at a time in a GRM tile, which bounds its float32 buffers."""
 
 FUSED_MAX_ROWS = 256
-"""A PLINK-distance tile with missing calls whose narrower side has at most this many samples
-uses the fused masked pass (:func:`~osler.kernels.genome.gram.distance_counts`) instead of the
-AND terms plus sparse corrections: the corrections transpose the wider side's planes and fill
-half-empty vectors for a narrow one. ``python bench/popcount_gram.py --sections shapes`` (one
-core, 100,000 variants, 2 % missing; ``bench/README.md``): 1,000 x 200 samples 82 ms fused
-against 126 ms sparse, 1,000 x 100 42 against 88, the 100 x 200 band of an extension's new
-square 5.9 against 16.1; from about 600 samples on a side the two are even."""
+"""On a CPU with a vector popcount, an off-diagonal PLINK-distance tile with missing calls whose
+narrower side has more samples than this takes the AND terms plus sparse corrections; every other
+tile takes the fused masked pass (:func:`uses_fused_pass`)."""
 
 
 # --------------------------------------------------------------------------- packing and stats
@@ -274,12 +272,29 @@ def _correct_distance(shared, sum_i, sum_j, missing_i, missing_j, n_missing_i, n
             both[i, j] = m - n_missing_i[i] - n_missing_j[j] + both[i, j]
 
 
+def uses_fused_pass(rows: int, cols: int, upper: bool) -> bool:
+    """Whether a PLINK-distance tile with missing calls takes the fused masked pass
+    (:func:`~osler.kernels.genome.gram.distance_counts`) rather than the AND terms plus sparse
+    corrections (:func:`sparse_distance_counts`); both give the same integers.
+
+    ``python bench/popcount_gram.py --sections shapes`` (one core, 100,000 variants, 2 % missing;
+    figures in ``bench/README.md``) found the fused pass faster on every tile that starts on
+    the diagonal (a full job's band of 640 x 2,200 samples: 1.19x on the AVX-512 Xeon, 1.71x on
+    an AVX2 Zen 3), on tiles with a narrow side (the sparse corrections transpose the wider
+    side's planes and fill half-empty vectors: 1,000 x 200, 1.54x on the Xeon) and, without
+    :data:`~osler.kernels.bits.VECTOR_POPCOUNT`, on wide tiles too (their popcounts cost several
+    instructions there, so the fewer passes of the sparse path no longer pay for its
+    corrections: 3,000 x 1,000, 1.15x on the Zen 3, where the Xeon ran the sparse path 1.18x
+    faster).
+    """
+    return upper or not VECTOR_POPCOUNT or min(rows, cols) <= FUSED_MAX_ROWS
+
+
 def missing_distance_counts(left: np.ndarray, right: np.ndarray, upper: bool,
                             n_variants: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(Σ |g_i - g_j|, variants called in both)`` of a tile with missing calls: the fused
-    pass when a side has at most :data:`FUSED_MAX_ROWS` samples, else
-    :func:`sparse_distance_counts` (the same integers)."""
-    if min(left.shape[1], right.shape[1]) <= FUSED_MAX_ROWS:
+    """``(Σ |g_i - g_j|, variants called in both)`` of a tile with missing calls, by the pass
+    :func:`uses_fused_pass` picks."""
+    if uses_fused_pass(left.shape[1], right.shape[1], upper):
         return distance_counts(left, right, upper)
     return sparse_distance_counts(left, right, upper, n_variants)
 
@@ -344,10 +359,9 @@ def distance_tile(
     h_i h_j + l_i l_j, so d = S_i + S_j - 2 G with G = Σ (h_i h_j + l_i l_j): two popcount terms.
     With missing calls the sums run over the variants called in both: the same two terms plus
     sparse corrections over the missing calls give d and M_ij
-    (:func:`sparse_distance_counts`), one dense popcount pass where the fused masked pass
+    (:func:`sparse_distance_counts`), or the fused masked pass
     (:func:`~osler.kernels.genome.gram.masked_distance_gram`, three popcounts per word pair)
-    took about twice as long on square tiles; a tile with a narrow side (an extension's new
-    samples) takes the fused pass, which is faster there (:func:`missing_distance_counts`).
+    computes both, whichever :func:`uses_fused_pass` finds faster for the tile and the CPU.
     """
     upper = i0 == j0
     left, right = _plane_rows(source, i0, i1, j0, j1)

@@ -58,8 +58,9 @@ def _tile_jobs(source: dict, folder: Path, has_missing: bool) -> list[tuple]:
 
 def _sparse_distance_counts(source: dict) -> None:
     """The sparse missing-call corrections of the PLINK distances, on a band's and an
-    off-diagonal tile's planes: the warm-up's tiles are all narrow, so their tiles take the
-    fused pass (:data:`~osler.kernels.genome.metrics.FUSED_MAX_ROWS`), a job's wide ones these."""
+    off-diagonal tile's planes: the warm-up's tiles are all narrow, so they take the fused pass,
+    and a job's wide off-diagonal tiles these
+    (:func:`~osler.kernels.genome.metrics.uses_fused_pass`)."""
     planes = gm.packed_rows(source, 0, WARM_SAMPLES)
     half = WARM_SAMPLES // 2
     gm.sparse_distance_counts(planes[:, :half], planes, True, WARM_VARIANTS)

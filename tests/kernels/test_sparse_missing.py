@@ -186,13 +186,13 @@ def plink_distance(g: np.ndarray, rows: slice, cols: slice, metric: str) -> np.n
     return 1.0 - d / (2.0 * m_pair) if metric == "ibs" else d / (2.0 * m_pair)
 
 
-@pytest.mark.parametrize("fused_max_rows", [gm.FUSED_MAX_ROWS, 0])
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("metric", ["king", "ibs", "allele-ct"])
 def test_tiles_with_missing_calls_equal_the_definition(tmp_path, monkeypatch, metric: str,
-                                                       fused_max_rows: int) -> None:
+                                                       fused: bool) -> None:
     # Given an int8 genotype file with 5 % missing calls, and the PLINK distances' tiles taking
-    # the fused pass (narrow tiles, the default here) or the sparse corrections (limit 0)
-    monkeypatch.setattr(gm, "FUSED_MAX_ROWS", fused_max_rows)
+    # the fused pass or the sparse corrections
+    monkeypatch.setattr(gm, "uses_fused_pass", lambda rows, cols, upper: fused)
     rng = np.random.default_rng(13)
     n, m = 101, 2500
     g = genotypes(rng, n, m, 0.05)
@@ -217,10 +217,14 @@ def test_tiles_with_missing_calls_equal_the_definition(tmp_path, monkeypatch, me
             np.testing.assert_allclose(got[pairs], expected[pairs], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("vector_popcount", [True, False])
 @pytest.mark.parametrize("tile", [(0, 300, 300, 560), (0, 40, 300, 560), (0, 300, 0, 560),
                                   (0, 40, 0, 560)])
-def test_distance_tiles_pick_the_kernel_by_their_narrower_side(tile, monkeypatch) -> None:
-    # Given a tile of 560 samples x 1000 variants with 3 % missing calls
+def test_distance_tiles_pick_the_kernel_by_shape_and_cpu(tile, vector_popcount: bool,
+                                                         monkeypatch) -> None:
+    # Given a tile of 560 samples x 1000 variants with 3 % missing calls, on a CPU with or
+    # without a vector popcount
+    monkeypatch.setattr(gm, "VECTOR_POPCOUNT", vector_popcount)
     rng = np.random.default_rng(21)
     m = 1000
     p = planes(genotypes(rng, 560, m, 0.03))
@@ -231,11 +235,13 @@ def test_distance_tiles_pick_the_kernel_by_their_narrower_side(tile, monkeypatch
         real = getattr(gm, name)
         monkeypatch.setattr(gm, name, lambda *a, real=real, name=name: (calls.append(name),
                                                                         real(*a))[1])
-    # when its counts are taken, then a side of at most FUSED_MAX_ROWS samples takes the fused
-    # pass, wider tiles the sparse corrections, and both give the fused pass's integers
+    # when its counts are taken, then only an off-diagonal tile whose sides both exceed
+    # FUSED_MAX_ROWS samples, on a CPU with a vector popcount, takes the sparse corrections;
+    # the rest the fused pass; both give the fused pass's integers
     got = gm.missing_distance_counts(left, right, upper, m)
-    narrow = min(i1 - i0, j1 - j0) <= gm.FUSED_MAX_ROWS
-    assert calls == ["distance_counts" if narrow else "sparse_distance_counts"]
+    sparse = vector_popcount and not upper and min(i1 - i0, j1 - j0) > gm.FUSED_MAX_ROWS
+    assert sparse == (tile == (0, 300, 300, 560) and vector_popcount)
+    assert calls == ["sparse_distance_counts" if sparse else "distance_counts"]
     fused = distance_counts(left, right, upper)
     pairs = np.triu(np.ones((i1 - i0, j1 - j0), dtype=bool)) if upper else slice(None)
     for a, b in zip(got, fused, strict=True):
@@ -262,7 +268,7 @@ with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
     np.save(tmp / "g.npy", g)
     for metric in ("king", "ibs"):
-        for block_size in (None, 70):
+        for block_size in (300, 70):
             out = tmp / f"{metric}{block_size}"
             out.mkdir()
             run_genome_distance(tmp / "g.npy", out, work_dir=tmp / f"w{metric}{block_size}",
@@ -274,7 +280,8 @@ print_changed(before, KERNELS)
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_warm_up_loads_the_sparse_kernels_a_job_uses(mode: str) -> None:
     # Given a fresh process, with or without the genome warm-up, when king and ibs jobs with
-    # missing calls run (one 600-sample tile: the sparse corrections; tiles of 70 rows: ibs
-    # takes the fused pass), then warm, the warm-up had already loaded every kernel signature
-    # they use; cold, the probe sees the sparse kernels
+    # missing calls run on 600 samples (tiles of 300 rows: KING's sparse corrections, and on a
+    # CPU with a vector popcount ibs's for the off-diagonal tile; tiles of 70 rows: ibs takes
+    # the fused pass), then warm, the warm-up had already loaded every kernel signature they
+    # use; cold, the probe sees the sparse kernels
     check_warm_up(WARM_PROBE, mode, ("osler.kernels.genome.sparse_missing.missing_counts_kernel",))
