@@ -8,7 +8,15 @@ from llvmlite import binding, ir
 from numba import types
 from numba.extending import intrinsic
 
-VECTOR_POPCOUNT = bool(binding.get_host_cpu_features().get("avx512vpopcntdq", False))
+
+def _has_vector_popcount() -> bool:
+    try:
+        return bool(binding.get_host_cpu_features().get("avx512vpopcntdq", False))
+    except RuntimeError:  # LLVM cannot read this host's features: assume the common case
+        return False
+
+
+VECTOR_POPCOUNT = _has_vector_popcount()
 """Whether this CPU counts the bits of vector lanes in one instruction (AVX-512 VPOPCNTDQ:
 ``vpopcntq``, 8 words at a time). Elsewhere LLVM's vector popcount is a nibble lookup of about
 seven instructions, so kernels that trade popcounts for other work weigh differently."""
