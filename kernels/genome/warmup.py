@@ -57,13 +57,12 @@ def _tile_jobs(source: dict, folder: Path, has_missing: bool) -> list[tuple]:
 
 
 def _sparse_distance_counts(source: dict) -> None:
-    """The sparse missing-call corrections of the PLINK distances, on a band's and an
-    off-diagonal tile's planes: the warm-up's tiles are all narrow, so they take the fused pass,
-    and a job's wide off-diagonal tiles these
+    """The sparse missing-call corrections of the PLINK distances, on an off-diagonal tile's
+    planes: the warm-up's tiles are all narrow, so they take the fused pass, and the only tiles
+    that take these are a job's wide off-diagonal ones
     (:func:`~osler.kernels.genome.metrics.uses_fused_pass`)."""
     planes = gm.packed_rows(source, 0, WARM_SAMPLES)
     half = WARM_SAMPLES // 2
-    gm.sparse_distance_counts(planes[:, :half], planes, True, WARM_VARIANTS)
     gm.sparse_distance_counts(planes[:, :half], planes[:, half:], False, WARM_VARIANTS)
 
 

@@ -239,8 +239,7 @@ def test_distance_tiles_pick_the_kernel_by_shape_and_cpu(tile, vector_popcount: 
     # FUSED_MAX_ROWS samples, on a CPU with a vector popcount, takes the sparse corrections;
     # the rest the fused pass; both give the fused pass's integers
     got = gm.missing_distance_counts(left, right, upper, m)
-    sparse = vector_popcount and not upper and min(i1 - i0, j1 - j0) > gm.FUSED_MAX_ROWS
-    assert sparse == (tile == (0, 300, 300, 560) and vector_popcount)
+    sparse = vector_popcount and tile == (0, 300, 300, 560)
     assert calls == ["sparse_distance_counts" if sparse else "distance_counts"]
     fused = distance_counts(left, right, upper)
     pairs = np.triu(np.ones((i1 - i0, j1 - j0), dtype=bool)) if upper else slice(None)
@@ -258,6 +257,7 @@ from osler.kernels.genome.warmup import warm_up
 from tests.kernels.signature_probe import print_changed, signature_counts
 
 KERNELS = (gram, metrics, sparse_missing)
+metrics.VECTOR_POPCOUNT = True  # the off-diagonal ibs tile takes the sparse path on any CPU
 if sys.argv[1] == "warm":
     warm_up()
 before = signature_counts(KERNELS)
@@ -280,8 +280,8 @@ print_changed(before, KERNELS)
 @pytest.mark.parametrize("mode", ["warm", "cold"])
 def test_warm_up_loads_the_sparse_kernels_a_job_uses(mode: str) -> None:
     # Given a fresh process, with or without the genome warm-up, when king and ibs jobs with
-    # missing calls run on 600 samples (tiles of 300 rows: KING's sparse corrections, and on a
-    # CPU with a vector popcount ibs's for the off-diagonal tile; tiles of 70 rows: ibs takes
-    # the fused pass), then warm, the warm-up had already loaded every kernel signature they
-    # use; cold, the probe sees the sparse kernels
+    # missing calls run on 600 samples, as on a CPU with a vector popcount (tiles of 300 rows:
+    # KING's sparse corrections, and ibs's for the off-diagonal tile; tiles of 70 rows: ibs
+    # takes the fused pass), then warm, the warm-up had already loaded every kernel signature
+    # they use; cold, the probe sees the sparse kernels
     check_warm_up(WARM_PROBE, mode, ("osler.kernels.genome.sparse_missing.missing_counts_kernel",))
