@@ -223,13 +223,19 @@ def test_flower_shows_a_failed_job_as_failure_with_its_kind(client, token, setti
          f"--port={port}", "--address=127.0.0.1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        def up() -> bool:
+        def listening() -> bool:
+            """Flower's event receiver is connected: it has had a worker's heartbeat (a job
+            sent before that would reach Flower without its task-received event, nameless)."""
             try:
-                return requests.get(f"http://127.0.0.1:{port}/api/tasks", timeout=2).ok
+                metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
             except requests.RequestException:
                 return False
+            return metrics.ok and any(line.startswith("flower_worker_online{")
+                                      and line.rstrip().endswith(" 1.0")
+                                      for line in metrics.text.splitlines())
 
-        assert wait_until(up, timeout=60, interval=0.5), "flower did not start"
+        assert wait_until(listening, timeout=60, interval=0.5), \
+            "flower did not start or never heard a worker's heartbeat"
         job = _submit(client, token, "drug-similarity",
                       {"library": _failing_library(client, token)})
         assert wait_for_job(client, token, job["id"], timeout=120)["state"] == "failed"

@@ -30,14 +30,21 @@ def slow_job(client, token, n=900, m=4000, block_size=8):
     return array, job
 
 
-def wait_running(client, token, job_id, min_fraction=0.02, timeout=60):
+def wait_running(client, token, job_id, min_fraction=0.02, timeout=120):
+    """The job once it runs and has done ``min_fraction``; fails at once if it ended first."""
+    last: dict = {}
+
     def running():
-        job = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).get_json()
+        job = last["job"] = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).get_json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            raise AssertionError(f"the job ended ({job['state']}) before it was seen running")
         return job if job["state"] == "running" and job["progress"]["fraction"] >= min_fraction \
             else None
 
     job = wait_until(running, timeout)
-    assert job, "the job never started running"
+    seen = last.get("job", {})
+    assert job, (f"the job never ran past {min_fraction:.0%} in {timeout} s: last seen "
+                 f"{seen.get('state')}, progress {seen.get('progress')}, queue {seen.get('queue')}")
     return job
 
 
