@@ -270,6 +270,10 @@ def test_extends_reads_the_earlier_job_from_the_store(stack):
         "dataset": grown["id"], **params})["id"])
     assert extended["state"] == full["state"] == "succeeded", extended["error"]
     assert extended["result"]["rows_computed"] == 20
+    # The extension read the grown dataset's calls and kept their counts and digests beside
+    # it in the store; the full job on the same dataset, another attempt, took them from there
+    assert extended["result"]["calls_cached"] is False
+    assert full["result"]["calls_cached"] is True
     assert _download(stack, extended["id"], "matrix.npy") == _download(stack, full["id"],
                                                                        "matrix.npy")
     lines = nci_lines(0, 60)

@@ -31,7 +31,7 @@ from osler.kernels.blocked import (
     symmetric_blockwise,
 )
 from osler.kernels.errors import InputError
-from osler.kernels.genome import incremental
+from osler.kernels.genome import calls_cache, incremental
 from osler.kernels.genome import metrics as gm
 from osler.kernels.genome.bed import count_bed_block
 from osler.kernels.genome.genotypes import Genotypes, load_genotypes
@@ -57,6 +57,8 @@ def run_genome_distance(
     geno: float | None = None,
     plots: bool = True,
     extends: incremental.PriorJob | None = None,
+    dataset_sha256: str | None = None,
+    cache_dir: Path | None = None,
     client: Any = None,
     progress: ProgressCallback | None = None,
     exchange: Exchange = LOCAL,
@@ -87,6 +89,12 @@ def run_genome_distance(
     extends : PriorJob, optional
         A finished job whose cohort is this one's first samples: its matrix is copied and only
         the new rows are computed (see :mod:`osler.kernels.genome.incremental`; not ``grm``).
+    dataset_sha256 : str, optional
+        SHA-256 of the dataset file's bytes: with ``cache_dir``, names its entry there.
+    cache_dir : Path, optional
+        The dataset's cache folder (:mod:`osler.kernels.genome.calls_cache`): the per-variant
+        counts and block digests of its calls are taken from there when an earlier job left
+        them, and left there otherwise. None reads the calls every time.
     client : distributed.Client, optional
         Tiles run on its workers; None computes in this process.
     progress : callable, optional
@@ -100,7 +108,8 @@ def run_genome_distance(
     dict
         ``metric``, ``n_samples``, ``n_variants_used``, ``n_variants_skipped``, ``skipped``
         (by reason), ``missing_fraction``, ``format``, ``block_size``, ``n_tiles``, ``seconds``,
-        ``phase_seconds`` (read, count, tiles, plots), ``files``; ``eigenvalues`` for grm;
+        ``phase_seconds`` (read, count, tiles, plots), ``files``, ``calls_cached`` (the counts
+        and digests came from ``cache_dir``); ``eigenvalues`` for grm;
         ``extends`` and ``rows_computed`` for an extension. Every metric but grm also writes
         ``inputs.json`` (what a later job extending this one checks) and
         ``variant_counts.npy`` (the per-variant counts it adds its new samples to).
@@ -123,14 +132,19 @@ def run_genome_distance(
     n, m_all = cohort.shape
     grown = None if extends is None else incremental.check_prior(extends, cohort, metric, maf,
                                                                    geno)
-    digests = incremental.start_digests(cohort, metric, grown)
+    known = calls_cache.load(cache_dir, dataset_sha256, cohort)
+    digests = incremental.start_digests(cohort, metric, grown,
+                                        known.block_digests if known is not None else None)
     report(progress, 0.08, f"{n} samples x {m_all} variants read")
 
-    called, allele_sum = _variant_counts(cohort, client, exchange,
-                                         incremental.first_counted(grown))
-    if grown is not None:  # the earlier samples' counts are that job's
-        old_called, old_sum = grown.old_counts(m_all)
-        called, allele_sum = called + old_called, allele_sum + old_sum
+    if known is not None:
+        called, allele_sum = known.called, known.allele_sum
+    else:
+        called, allele_sum = _variant_counts(cohort, client, exchange,
+                                             incremental.first_counted(grown))
+        if grown is not None:  # the earlier samples' counts are that job's
+            old_called, old_sum = grown.old_counts(m_all)
+            called, allele_sum = called + old_called, allele_sum + old_sum
     keep, skipped = _variant_filter(called, allele_sum, n, maf, geno, cohort)
     clock.lap("count")
     m = int(keep.size)
@@ -184,6 +198,10 @@ def run_genome_distance(
     }
     incremental.finish(out_dir, summary, digests, grown, cohort, keep, (called, allele_sum),
                        maf=maf, geno=geno)
+    summary["calls_cached"] = known is not None
+    if known is None and digests is not None:  # checked against the earlier job's by finish
+        calls_cache.save(cache_dir, dataset_sha256, cohort, digests.result()[0],
+                         (called, allele_sum))
     values = matrix.open("r")
     if metric == "grm":
         report(progress, 0.92, "principal components")

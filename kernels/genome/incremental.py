@@ -131,17 +131,21 @@ def _digest_ranges(cohort: Genotypes, ranges: list[tuple[int, int]]) -> list[str
     return [d.hexdigest() for d in digests]
 
 
-def genotype_digests(cohort: Genotypes,
-                     prefix: int | None = None) -> tuple[list[str], list[str] | None]:
+def genotype_digests(cohort: Genotypes, prefix: int | None = None,
+                     known: list[str] | None = None) -> tuple[list[str], list[str] | None]:
     """The digests of the cohort's :func:`sample_blocks` and, with ``prefix``, those of its
-    first ``prefix`` samples' blocks (None without one), from one pass over the calls."""
+    first ``prefix`` samples' blocks (None without one), from one pass over the calls.
+
+    ``known`` are the blocks' digests already (a dataset's :mod:`~osler.kernels.genome.
+    calls_cache`): then only a prefix's partial last block is read, if there is one."""
     n = cohort.shape[0]
     blocks = sample_blocks(n)
     cut = None
     if prefix is not None and prefix % DIGEST_BLOCK_SAMPLES and prefix < n:
         cut = (prefix - prefix % DIGEST_BLOCK_SAMPLES, prefix)  # the earlier last block
-    digests = _digest_ranges(cohort, blocks + ([cut] if cut else []))
-    whole = digests[: len(blocks)]
+    ranges = ([] if known is not None else blocks) + ([cut] if cut else [])
+    digests = _digest_ranges(cohort, ranges) if ranges else []
+    whole = list(known) if known is not None else digests[: len(blocks)]
     if prefix is None:
         return whole, None
     if cut is None:
@@ -165,16 +169,17 @@ class Digests:
     """:func:`genotype_digests` of a cohort, computed in a thread while the job runs (the
     job's process is otherwise waiting for its tiles)."""
 
-    def __init__(self, cohort: Genotypes, prefix: int | None) -> None:
+    def __init__(self, cohort: Genotypes, prefix: int | None,
+                 known: list[str] | None = None) -> None:
         self._result: tuple[list[str], list[str] | None] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(cohort, prefix), daemon=True,
-                                        name="genotype-digests")
+        self._thread = threading.Thread(target=self._run, args=(cohort, prefix, known),
+                                        daemon=True, name="genotype-digests")
         self._thread.start()
 
-    def _run(self, cohort: Genotypes, prefix: int | None) -> None:
+    def _run(self, cohort: Genotypes, prefix: int | None, known: list[str] | None) -> None:
         try:
-            self._result = genotype_digests(cohort, prefix)
+            self._result = genotype_digests(cohort, prefix, known)
         except BaseException as exc:  # noqa: BLE001 - handed to the job's thread in result()
             self._error = exc
 
@@ -186,12 +191,13 @@ class Digests:
         return self._result
 
 
-def start_digests(cohort: Genotypes, metric: str,
-                  grown: GrownCohort | None) -> Digests | None:
-    """Start digesting the cohort (None for grm, whose matrices are never extended)."""
+def start_digests(cohort: Genotypes, metric: str, grown: GrownCohort | None,
+                  known: list[str] | None = None) -> Digests | None:
+    """Start digesting the cohort, or only what ``known`` block digests leave (None for grm,
+    whose matrices are never extended)."""
     if metric == "grm":
         return None
-    return Digests(cohort, grown.n_old if grown is not None else None)
+    return Digests(cohort, grown.n_old if grown is not None else None, known)
 
 
 def first_counted(grown: GrownCohort | None) -> int:

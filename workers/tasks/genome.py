@@ -14,8 +14,9 @@ def genome_distance(ctx: JobContext) -> dict[str, Any]:
     from osler.kernels.genome.distance import run_genome_distance
 
     params = ctx.params
+    dataset = ctx.input_dataset("dataset")
     return run_genome_distance(
-        ctx.input_path("dataset"),
+        ctx.dataset_path(dataset),
         ctx.out_dir,
         work_dir=ctx.work_dir,
         metric=params["metric"],
@@ -24,6 +25,8 @@ def genome_distance(ctx: JobContext) -> dict[str, Any]:
         geno=params.get("geno"),
         plots=params["plots"],
         extends=extended_job(ctx),
+        dataset_sha256=dataset.sha256,
+        cache_dir=ctx.dataset_cache_dir(dataset, "genome"),
         client=ctx.dask_client(),
         progress=ctx.progress,
         exchange=ctx.exchange,
