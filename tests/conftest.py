@@ -28,6 +28,12 @@ from osler.workers.tenants import TenantStore
 REPO = Path(__file__).resolve().parents[1]
 
 
+TEST_LEASE_SECONDS = 12
+"""The test stacks' job leases (30 s in production): a killed worker's job runs again once its
+lease lapses, so the tests that kill one wait this long, not 30 s. Renewed every 4 s, it lapses
+only after three missed renewals."""
+
+
 class WorkerProcess:
     """``osler worker`` as a subprocess in its own process group, so tests can kill it."""
 
@@ -44,6 +50,7 @@ class WorkerProcess:
             OSLER_REDIS_URL=str(self.settings.redis_url),
             OSLER_DASK_SCHEDULER=str(self.settings.dask_scheduler),
             OSLER_MAX_ATTEMPTS=str(self.settings.max_attempts),
+            OSLER_LEASE_SECONDS=str(self.settings.lease_seconds),
             OSLER_WEBHOOK_ALLOW_PRIVATE="1" if self.settings.webhook_allow_private else "0",
         )
         if self.settings.storage_url_setting:
@@ -141,6 +148,7 @@ def settings(
         max_attempts=3,
         max_all_pairs_bytes=1_000_000,
         webhook_allow_private=True,  # the webhook tests' receiver listens on 127.0.0.1
+        lease_seconds=TEST_LEASE_SECONDS,
     )
 
 

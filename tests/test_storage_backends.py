@@ -33,7 +33,15 @@ from osler.workers.settings import Settings
 from osler.workers.storage import ObjectStore, open_store
 from osler.workers.sweep import sweep_jobs
 from osler.workers.tenants import TenantStore
-from tests.conftest import WorkerProcess, auth, npy_bytes, upload, wait_for_job, wait_until
+from tests.conftest import (
+    TEST_LEASE_SECONDS,
+    WorkerProcess,
+    auth,
+    npy_bytes,
+    upload,
+    wait_for_job,
+    wait_until,
+)
 from tests.object_store import environment, seaweedfs, weed_binary
 from tests.test_reliability import slow_job, wait_running
 
@@ -90,7 +98,8 @@ def stack(request: pytest.FixtureRequest,
         cleanup.callback(cluster.close)
         settings = Settings(data_dir=root / "gateway-host", redis_url=redis.url,
                             dask_scheduler=cluster.scheduler_address,
-                            storage_url_setting=storage_url, max_upload_bytes=8 * 1024 * 1024)
+                            storage_url_setting=storage_url, max_upload_bytes=8 * 1024 * 1024,
+                            lease_seconds=TEST_LEASE_SECONDS)
         worker_settings = settings.with_changes(data_dir=root / "worker-host")
         worker = WorkerProcess(worker_settings, root / "worker.log", **env).start()
         cleanup.callback(worker.stop)
