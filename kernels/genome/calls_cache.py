@@ -13,7 +13,8 @@ An entry is a folder holding ``variant_counts.npy`` (int64 ``(2, m)``: called ca
 count sums) and, written last, ``meta.json`` (its shape, the kind of file and the block
 digests); an entry without ``meta.json`` is incomplete and never read. An entry whose contents
 do not fit the cohort (damaged) is ignored: the job counts and digests as if there were none,
-and replaces it.
+and replaces it (in a bucket the stored entry stays, as the worker never overwrites a complete
+one there: each job then reads the calls, as without a cache).
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def save(cache_dir: Path | None, sha256: str | None, cohort: Genotypes,
         np.save(tmp / COUNTS_FILE, np.stack(counts).astype(np.int64, copy=False))
         meta = {**_meta(cohort), "genotype_blocks_sha256": block_digests}
         (tmp / COMPLETE_MARK).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if entry.is_symlink():  # a damaged entry another host stored
+        if load(cache_dir, sha256, cohort) is not None:
+            return  # another job's, finished meanwhile
+        if entry.is_symlink():  # a damaged entry, stored in a bucket
             entry.unlink()
         elif entry.exists():
             shutil.rmtree(entry)
