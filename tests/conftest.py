@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,10 @@ class WorkerProcess:
 
     def start(self, **extra_env: str) -> WorkerProcess:
         self.extra_env.update(extra_env)
+        # A killed worker's Dask report lives on for its TTL: the wait below must see a new one
+        client = connect(self.settings)
+        for key in list(client.scan_iter("osler:dask:*")):
+            client.delete(key)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "osler.api.cli", "worker", "--queues", "compute,train,predict"],
@@ -80,18 +85,41 @@ class WorkerProcess:
             beating = any(True for _ in client.scan_iter("osler:worker:*"))
             # A compute worker with a scheduler also reports the Dask workers it sees.
             probed = not self.settings.dask_scheduler or any(
-                True for _ in client.scan_iter("osler:dask:*"))
+                json.loads(client.get(key) or "{}").get("workers", 0) > 0
+                for key in client.scan_iter("osler:dask:*"))
             if beating and probed:
                 return
             time.sleep(0.2)
         raise RuntimeError("worker did not start:\n" + self.log_tail())
 
     def pool_pids(self) -> list[int]:
-        """The prefork pool's child processes (where tasks run)."""
+        """The prefork pool's child processes (where tasks run): forks of the main process,
+        not the Dask probe it spawned (:func:`probe_pids`)."""
         import psutil
 
         assert self.process is not None
-        return [child.pid for child in psutil.Process(self.process.pid).children()]
+        main = psutil.Process(self.process.pid)
+        return [pid for pid, cmdline in self._children() if cmdline == main.cmdline()]
+
+    def probe_pids(self) -> list[int]:
+        """The Dask probe's process (``multiprocessing`` spawned it)."""
+
+        return [pid for pid, cmdline in self._children()
+                if any("spawn_main" in part for part in cmdline)]
+
+    def _children(self) -> list[tuple[int, list[str]]]:
+        """The main process's live children and their command lines (a killed child is a
+        zombie until the main process reaps it: left out)."""
+        import psutil
+
+        assert self.process is not None
+        children = []
+        for child in psutil.Process(self.process.pid).children():
+            try:
+                children.append((child.pid, child.cmdline()))
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
+        return children
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None:

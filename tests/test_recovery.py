@@ -108,6 +108,28 @@ def test_a_lost_worker_hosts_job_runs_on_another_within_90_s(
             worker.start()
 
 
+def test_a_killed_dask_probe_is_started_again_and_readyz_stays_ready(
+    client, settings: Settings, worker: WorkerProcess
+):
+    # Given a compute worker's Dask probe, SIGKILLed
+    probes = worker.probe_pids()
+    assert len(probes) == 1
+    os.kill(probes[0], signal.SIGKILL)
+    # Then the worker starts another one
+    assert wait_until(lambda: worker.probe_pids() not in ([], probes), timeout=20)
+    # which reports the Dask workers again: readiness comes back once the last report is gone
+    redis = connect(settings)
+    for key in list(redis.scan_iter("osler:dask:*")):
+        redis.delete(key)
+
+    def ready() -> bool:
+        response = client.get("/readyz")
+        return response.status_code == 200 and response.get_json()["parts"]["dask"][
+            "workers"] >= 1
+
+    assert wait_until(ready, timeout=20)
+
+
 def test_killed_attempts_are_counted_exactly_and_leave_no_folders(
     client, token, settings: Settings, worker: WorkerProcess
 ):

@@ -116,9 +116,24 @@ class WorkerLoops:
                          self.stop)
         start_exporter(connect(settings), settings, self.stop)
         if settings.dask_scheduler and COMPUTE in queues_of(hostname):
-            self.probe = multiprocessing.get_context("spawn").Process(
-                target=probe_dask, args=(hostname, settings), daemon=True)
-            self.probe.start()
+            self._start_probe(hostname, settings)
+            threading.Thread(target=self._keep_probe, args=(hostname, settings),
+                             daemon=True).start()
+
+    def _start_probe(self, hostname: str, settings: Settings) -> None:
+        self.probe = multiprocessing.get_context("spawn").Process(
+            target=probe_dask, args=(hostname, settings), daemon=True)
+        self.probe.start()
+
+    def _keep_probe(self, hostname: str, settings: Settings) -> None:
+        """Start the Dask probe again when it died (killed, out of memory): without its reports
+        ``/readyz`` would say no Dask worker is connected while the cluster computes."""
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            probe = self.probe
+            if probe is not None and not probe.is_alive() and not self.stop.is_set():
+                log.warning(json.dumps({"event": "dask_probe_restarted",
+                                        "exitcode": probe.exitcode}))
+                self._start_probe(hostname, settings)
 
     def shutdown(self) -> None:
         self.stop.set()
