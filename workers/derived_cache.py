@@ -1,7 +1,8 @@
-"""Derived data kept beside a dataset in the store (fingerprints), seen by a job as one folder.
+"""Derived data kept beside a dataset in the store (fingerprints, a cohort's counts and
+digests), seen by a job as one folder.
 
 A kernel keeps its cache of derived data in a local folder of entries (each entry complete once
-its ``meta.json`` exists; see :func:`osler.kernels.molecules.fingerprints.dataset_fingerprints`).
+its ``meta.json`` exists; see :mod:`osler.kernels.cache_entry`).
 With a file store that folder is in the store. With a bucket, a job gets a folder of its own
 whose entries link to copies in the host's input cache (fetched once per host), and the entries
 the kernel adds are uploaded when the job's work is done: every file first, ``meta.json`` last,
@@ -12,10 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from osler.kernels.cache_entry import COMPLETE_MARK
 from osler.workers.storage import ObjectStore
-
-COMPLETE_MARK = "meta.json"
-"""The file an entry is complete with (written last)."""
 
 
 class DerivedCache:

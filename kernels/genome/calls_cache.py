@@ -28,14 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from osler.kernels.cache_entry import COMPLETE_MARK
 from osler.kernels.genome.genotypes import Genotypes
 from osler.kernels.genome.incremental import DIGEST_BLOCK_SAMPLES, layout, sample_blocks
 
 VERSION = 1
 """Layout of an entry and of what it holds (the digests' block size, the counts' order)."""
-
-COMPLETE_MARK = "meta.json"
-"""The file an entry is complete with (written last)."""
 
 COUNTS_FILE = "variant_counts.npy"
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from osler.kernels.bits import pack_bits
+from osler.kernels.cache_entry import COMPLETE_MARK
 from osler.kernels.errors import InputError
 from osler.kernels.locations import LOCAL, Exchange, readable
 from osler.kernels.molecules.options import FINGERPRINTS
@@ -383,7 +384,7 @@ def dataset_fingerprints(
     path, cache_dir = Path(path), Path(cache_dir)
     fmt = file_format or detect_format(path)
     entry = cache_dir / cache_key(sha256, spec, fmt, smiles_column, id_column)
-    if (entry / "meta.json").exists():
+    if (entry / COMPLETE_MARK).exists():
         return _load_entry(entry)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".tmp-{entry.name}-{uuid.uuid4().hex[:8]}"
@@ -422,7 +423,7 @@ def dataset_fingerprints(
         try:
             os.replace(tmp, entry)
         except OSError:  # another process finished the same entry first: use theirs
-            if not (entry / "meta.json").exists():
+            if not (entry / COMPLETE_MARK).exists():
                 raise
         else:
             return _load_entry(entry, from_cache=False)
@@ -500,7 +501,7 @@ def _write_entry(folder: Path, ids, smiles, numbers, invalid, meta: dict) -> Non
         w = csv.writer(fh)
         w.writerow(["number", "id", "reason"])
         w.writerows((r.number, r.id, r.reason) for r in invalid)
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    (folder / COMPLETE_MARK).write_text(json.dumps(meta, indent=1))
 
 
 def _write_molecules(folder: Path, numbers: np.ndarray, ids, smiles, suffix: str = "") -> None:
@@ -537,7 +538,7 @@ def _index_molecules(entry: Path) -> None:
 
 
 def _load_entry(entry: Path, from_cache: bool = True) -> FingerprintSet:
-    meta = json.loads((entry / "meta.json").read_text())
+    meta = json.loads((entry / COMPLETE_MARK).read_text())
     if not (entry / "molecules.index.npy").exists():
         _index_molecules(entry)
     with open(entry / "invalid.csv", newline="", encoding="utf-8") as fh:
