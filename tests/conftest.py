@@ -25,6 +25,7 @@ from osler.workers.redis_connection import connect
 from osler.workers.redis_server import RedisServer
 from osler.workers.settings import Settings
 from osler.workers.tenants import TenantStore
+from osler.workers.worker_loops import dask_key, worker_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,15 @@ TEST_LEASE_SECONDS = 12
 """The test stacks' job leases (30 s in production): a killed worker's job runs again once its
 lease lapses, so the tests that kill one wait this long, not 30 s. Renewed every 4 s, it lapses
 only after three missed renewals."""
+
+
+def forget_reports(settings: Settings, *patterns: str) -> None:
+    """Delete the Redis keys matching ``patterns`` (a worker's heartbeat, its Dask report):
+    they outlive a killed worker for their TTL."""
+    client = connect(settings)
+    for pattern in patterns:
+        for key in list(client.scan_iter(pattern)):
+            client.delete(key)
 
 
 class WorkerProcess:
@@ -61,10 +71,7 @@ class WorkerProcess:
 
     def start(self, **extra_env: str) -> WorkerProcess:
         self.extra_env.update(extra_env)
-        # A killed worker's Dask report lives on for its TTL: the wait below must see a new one
-        client = connect(self.settings)
-        for key in list(client.scan_iter("osler:dask:*")):
-            client.delete(key)
+        forget_reports(self.settings, dask_key("*"))  # the wait below must see a new one
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "osler.api.cli", "worker", "--queues", "compute,train,predict"],
@@ -82,11 +89,11 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.log_tail()
-            beating = any(True for _ in client.scan_iter("osler:worker:*"))
+            beating = any(True for _ in client.scan_iter(worker_key("*")))
             # A compute worker with a scheduler also reports the Dask workers it sees.
             probed = not self.settings.dask_scheduler or any(
                 json.loads(client.get(key) or "{}").get("workers", 0) > 0
-                for key in client.scan_iter("osler:dask:*"))
+                for key in client.scan_iter(dask_key("*")))
             if beating and probed:
                 return
             time.sleep(0.2)
@@ -135,10 +142,7 @@ class WorkerProcess:
             self.process.wait()
         self.process = None
         # The heartbeat key outlives a killed worker; forget it so readiness is honest.
-        client = connect(self.settings)
-        for pattern in ("osler:worker:*", "osler:dask:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
+        forget_reports(self.settings, worker_key("*"), dask_key("*"))
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

@@ -25,7 +25,16 @@ from osler.workers.leases import lease_key
 from osler.workers.redis_connection import connect
 from osler.workers.redis_server import RedisServer
 from osler.workers.settings import Settings
-from tests.conftest import WorkerProcess, auth, npy_bytes, upload, wait_for_job, wait_until
+from osler.workers.worker_loops import dask_key
+from tests.conftest import (
+    WorkerProcess,
+    auth,
+    forget_reports,
+    npy_bytes,
+    upload,
+    wait_for_job,
+    wait_until,
+)
 from tests.test_reliability import slow_job, wait_running
 
 
@@ -118,9 +127,7 @@ def test_a_killed_dask_probe_is_started_again_and_readyz_stays_ready(
     # Then the worker starts another one
     assert wait_until(lambda: worker.probe_pids() not in ([], probes), timeout=20)
     # which reports the Dask workers again: readiness comes back once the last report is gone
-    redis = connect(settings)
-    for key in list(redis.scan_iter("osler:dask:*")):
-        redis.delete(key)
+    forget_reports(settings, dask_key("*"))
 
     def ready() -> bool:
         response = client.get("/readyz")
