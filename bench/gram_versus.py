@@ -21,15 +21,8 @@ new agree exactly and prints medians, their ratio, and the load average before a
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
@@ -37,17 +30,7 @@ from osler.kernels.genome import gram as new
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from popcount_gram import pack_missing  # noqa: E402
-
-
-def load_revision(rev: str) -> ModuleType:
-    source = subprocess.run(["git", "show", f"{rev}:kernels/genome/gram.py"], check=True,
-                            capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "gram_old.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("gram_old", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from versus import alternate, load_revision  # noqa: E402
 
 
 def main() -> None:
@@ -55,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rev", default="main")
     parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
-    old = load_revision(args.rev)
+    old = load_revision(args.rev, "kernels/genome/gram.py")
 
     rows, words = 1000, 1563
     rng = np.random.default_rng(0)
@@ -84,24 +67,9 @@ def main() -> None:
         "two": (lambda: old.gram_counts([h1, l1], [h2, l2], False),
                 lambda: new.gram_counts([h1, l1], [h2, l2], False)),
     }
-    for name, (a, b) in kernels.items():  # compile, and check they agree
-        assert np.array_equal(a(), b()), name
-    load_before = os.getloadavg()
-    times = {(name, side): [] for name in kernels for side in ("old", "new")}
-    for _ in range(args.repeats):
-        for name, (a, b) in kernels.items():
-            for side, fn in (("old", a), ("new", b)):
-                start = time.perf_counter()
-                fn()
-                times[name, side].append(time.perf_counter() - start)
-    load_after = os.getloadavg()
     print(f"{rows} x {rows} rows, {words} words, 2 % missing calls, one core, alternating, "
           f"median of {args.repeats}; old = {args.rev}")
-    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
-    for name in kernels:
-        t_old = statistics.median(times[name, "old"])
-        t_new = statistics.median(times[name, "new"])
-        print(f"{name:5s} old {t_old:.3f} s  new {t_new:.3f} s  {t_old / t_new:.2f}x faster")
+    print("\n".join(alternate(kernels, args.repeats)))
 
 
 if __name__ == "__main__":
