@@ -18,6 +18,13 @@ Then it times, in this one process on the same grown cohort (median of ``--repea
 of an extension's CPU: the job's digests of the calls, counting all samples and only the new
 ones, copying the old matrices into new files, packing half of the old samples and the new
 ones, and one rectangle's pair counts (half of the old samples x the new ones).
+
+Last, the work of each job on one core: every tile of the grid two workers get (the full job's
+bands, the extension's rectangles and new square), each packing its rows, counting its pairs and
+writing itself and its mirror into new matrix files, plus what the job's own process does
+(counting and digesting the calls on a new upload; the extension's copy of the old matrices).
+Their ratio is what the extension costs against the full job when both spread their work over
+the workers equally well: on a new upload, and on a dataset whose counts and digests are cached.
 """
 
 from __future__ import annotations
@@ -31,11 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from genome_distance import write_bed_zip
 
-from osler.kernels.blocked import MatrixFile
+from osler.kernels.blocked import MatrixFile, compute_tile, extension_grid, symmetric_grid
 from osler.kernels.genome import incremental
 from osler.kernels.genome import metrics as gm
 from osler.kernels.genome.bed import count_bed_block
@@ -68,8 +77,19 @@ def start_dask(root: Path) -> tuple[str, list[subprocess.Popen]]:
     return address, [workers, scheduler]
 
 
-def time_parts(grown: Path, earlier: Path, n_old: int, root: Path, repeats: int) -> None:
-    """The CPU parts of an extension, each alone in this process (see the module docstring)."""
+def median_ms(part: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        part()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def time_parts(grown: Path, earlier: Path, n_old: int, root: Path, repeats: int,
+               metric: str) -> None:
+    """The CPU parts of an extension, each alone in this process, then the work of each job
+    (see the module docstring)."""
     import numpy as np
 
     cohort = load_genotypes(grown, root / "parts")
@@ -94,25 +114,63 @@ def time_parts(grown: Path, earlier: Path, n_old: int, root: Path, repeats: int)
                        np.dtype(dtype).itemsize)
 
     bed = {"bed": str(cohort.path), "n": n, "offset": cohort.bed_offset}
+    digests = f"digests of the calls (all {n} samples and the first {n_old})"
+    count_all, count_new = f"counting all {n} samples", f"counting the {n - n_old} new samples"
+    copy = "copying the old matrices (.npy and .bin)"
     parts = {
-        f"digests of the calls (all {n} samples and the first {n_old})":
-            lambda: incremental.genotype_digests(cohort, n_old),
-        f"counting all {n} samples": lambda: count_bed_block(0, m, **bed),
-        f"counting the {n - n_old} new samples": lambda: count_bed_block(0, m, **bed, first=n_old),
-        "copying the old matrices (.npy and .bin)": copy_old_matrices,
+        digests: lambda: incremental.genotype_digests(cohort, n_old),
+        count_all: lambda: count_bed_block(0, m, **bed),
+        count_new: lambda: count_bed_block(0, m, **bed, first=n_old),
+        copy: copy_old_matrices,
         f"packing old samples 0:{half}": lambda: gm.packed_rows(source, 0, half),
         f"packing the {n - n_old} new samples": lambda: gm.packed_rows(source, n_old, n),
         f"pair counts of {half} old x {n - n_old} new samples":
             lambda: gm.missing_distance_counts(old_rows, new_rows, False, m),
     }
     print(f"an extension's parts, one core, median of {repeats}:")
+    took = {}
     for label, part in parts.items():
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            part()
-            times.append(time.perf_counter() - start)
-        print(f"    {label}: {1e3 * statistics.median(times):.1f} ms", flush=True)
+        took[label] = median_ms(part, repeats)
+        print(f"    {label}: {took[label]:.1f} ms", flush=True)
+
+    def every_tile(grid: list[tuple[int, int, int, int]]) -> Callable[[], None]:
+        """The tiles of a grid, each packing its rows (a fresh job token: nothing packed
+        before is reused) and writing itself and its mirror into new n x n matrix files."""
+        tile_fn, kwargs = ((gm.king_tile, {}) if metric == "king" else
+                           (gm.distance_tile, {"n_variants": m, "metric": metric}))
+
+        def run() -> None:
+            folder = root / "tiles"
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            outputs = [MatrixFile(str(folder / "m.npy"), n, "float32", npy=True),
+                       MatrixFile(str(folder / "m.bin"), n, "float64", npy=False)]
+            for out in outputs:
+                out.create()
+            tile_source = {**source, "token": uuid.uuid4().hex}
+            for tile in grid:
+                compute_tile(tile_fn, tile, outputs,
+                             {"source": tile_source, "has_missing": has_missing, **kwargs})
+        return run
+
+    has_missing = bool(np.any(count_bed_block(0, m, **bed)[0] < n))
+    whole = incremental.genotype_digests(cohort)[0]
+    full_tiles = median_ms(every_tile(symmetric_grid(n, 2)), repeats)
+    ext_tiles = median_ms(every_tile(extension_grid(n_old, n, 2)), repeats)
+    full_digests = median_ms(lambda: incremental.genotype_digests(cohort), repeats)
+    cut = median_ms(lambda: incremental.genotype_digests(cohort, n_old, known=whole), repeats)
+    full_new = full_tiles + took[count_all] + full_digests
+    ext_new = ext_tiles + took[count_new] + took[digests] + took[copy]
+    ext_used = ext_tiles + cut + took[copy]
+    print(f"each job's work, one core, median of {repeats}: the tiles of two workers' grids "
+          f"(packing, {metric} pair counts, writes) take {full_tiles:.1f} ms for the full job "
+          f"and {ext_tiles:.1f} ms for the extension; the full job also digests all samples "
+          f"({full_digests:.1f} ms), the extension only the earlier cohort's partial last block "
+          f"on a used dataset ({cut:.1f} ms)")
+    print(f"    new upload (tiles, counting, digests; the extension's copy): full "
+          f"{full_new:.1f} ms, extension {ext_new:.1f} ms: {ext_new / full_new:.1%}")
+    print(f"    used dataset (counts and digests cached): full {full_tiles:.1f} ms, extension "
+          f"{ext_used:.1f} ms: {ext_used / full_tiles:.1%}")
 
 
 def main() -> None:
@@ -188,7 +246,7 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=30)
-        time_parts(inputs["new"], first, args.n, root, args.repeats)
+        time_parts(inputs["new"], first, args.n, root, args.repeats, args.metric)
 
 
 if __name__ == "__main__":

@@ -235,6 +235,18 @@ def mirror_upper(a: np.ndarray) -> None:
                     a[i, j] = a[j, i]
 
 
+def symmetric_grid(n: int, n_workers: int = 1,
+                   block_size: int | None = None) -> list[tuple[int, int, int, int]]:
+    """The tiles :func:`symmetric_blockwise` computes an n x n matrix in, biggest first:
+    square tiles of ``block_size``; by default one band of equal work per worker when the
+    matrix fits one tile, else square tiles that balance the workers."""
+    if block_size:
+        return tile_grid(n, int(block_size))
+    if 1 < n_workers and n <= MAX_BLOCK_ROWS:
+        return band_grid(n, n_workers)  # the whole matrix fits a tile: one band per worker
+    return tile_grid(n, choose_block_size(n, n_workers))
+
+
 def symmetric_blockwise(
     tile_fn: TileFunction,
     n: int,
@@ -288,12 +300,7 @@ def symmetric_blockwise(
     """
     kwargs = dict(tile_kwargs or {})
     n_workers = _worker_count(client)
-    if block_size:
-        tiles = tile_grid(n, int(block_size))
-    elif 1 < n_workers and n <= MAX_BLOCK_ROWS:
-        tiles = band_grid(n, n_workers)  # the whole matrix fits a tile: one band per worker
-    else:
-        tiles = tile_grid(n, choose_block_size(n, n_workers))
+    tiles = symmetric_grid(n, n_workers, block_size)
     size = max(i1 - i0 for i0, i1, _, _ in tiles)
     return _run_tiles(tile_fn, tiles, outputs, kwargs, client, n_workers, progress, send_back,
                       size)
