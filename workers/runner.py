@@ -325,10 +325,10 @@ def _storage_over_quota(client: Any, settings: Settings, objects: ObjectStore, o
                         unstored: int) -> str | None:
     """Why the tenant's outputs (this attempt's included: ``unstored`` bytes not yet in the
     store) pass its storage quota, or None."""
-    from osler.workers.quotas import QuotaStore
+    from osler.workers.quotas import QuotaStore, storage_used
 
     limit = QuotaStore(client, settings).get(owner).max_storage
-    used = objects.bytes_under(LAYOUT.tenant(owner)) + unstored
+    used = storage_used(objects, owner) + unstored
     if used <= limit:
         return None
     return (f"the job's outputs bring the tenant's storage to {used} bytes, past its quota of "
