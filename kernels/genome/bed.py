@@ -190,8 +190,8 @@ def _transpose64(a, e):
 @njit(nogil=True, cache=True, inline="always")
 def _word_at(row, b):
     """The little-endian uint64 at byte ``b`` of ``row``, from its bytes: LLVM merges them into
-    one unaligned load, where a ``uint64`` view of the row cost ~90 ns per row in numba (a
-    view of each variant's row, whose start is rarely 8-byte aligned)."""
+    one unaligned load. A ``uint64`` view of each variant's row (whose start is rarely 8-byte
+    aligned) cost more per row than the words read from it."""
     x = np.uint64(0)
     for k in range(8):
         x |= np.uint64(row[b + k]) << np.uint64(8 * k)
