@@ -37,7 +37,10 @@ def wait_running(client, token, job_id, min_fraction=0.02, timeout=120):
     def running():
         job = last["job"] = client.get(f"/v1/jobs/{job_id}", headers=auth(token)).get_json()
         if job["state"] in ("succeeded", "failed", "cancelled"):
-            raise AssertionError(f"the job ended ({job['state']}) before it was seen running")
+            raise AssertionError(
+                f"the job ended ({job['state']}, error {job.get('error')}, attempts "
+                f"{job.get('attempts')}, progress {job.get('progress')}) before it was seen "
+                f"running past {min_fraction:.0%}")
         return job if job["state"] == "running" and job["progress"]["fraction"] >= min_fraction \
             else None
 
