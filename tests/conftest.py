@@ -184,11 +184,29 @@ def settings(
     )
 
 
+SESSION_WORKERS: list[WorkerProcess] = []
+"""The session's shared worker (once started): a failing test's report ends with its log."""
+
+
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
+    SESSION_WORKERS.append(process)
     yield process
+    SESSION_WORKERS.remove(process)
     process.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test shows the last lines of the session worker's log (what its jobs did: a job
+    that failed or never ran is explained there, not in the test's own output)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == "call":
+        for process in SESSION_WORKERS:
+            report.sections.append((f"worker log, last lines ({process.log_path})",
+                                    process.log_tail(80)))
 
 
 @pytest.fixture(scope="session")
