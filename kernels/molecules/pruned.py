@@ -57,8 +57,11 @@ from osler.kernels.molecules.primitives import (
 NO_ROW = -1
 """``skip_rows`` entry of a query that may hit every library row."""
 
-SPAN = 256
-"""Library rows whose word bounds are computed together (a buffer of SPAN bytes, in L1)."""
+SPAN = 1024
+"""Most library rows whose word bounds are computed together (a buffer of SPAN bytes, in L1):
+a 2048-bit library's cache chunk. Each word's pass over them, and each span's gate, has a fixed
+cost, so 256-row spans made top-k 1.2x (threshold 0) to 1.5x (0.6) slower on one core
+(``bench/pruned_search.py``). The buffers of :func:`bound_buffers` take 9 KiB per query."""
 
 THRESHOLD_CHUNK_ROWS = 1024
 """Most library rows per threshold chunk: bounds the candidate buffer at 12 bytes x queries x
@@ -111,18 +114,27 @@ def _passing(Qw, i, Lw, j, n, most, need, acc, picked):
     """Write the ``r < n`` whose word bound (query ``i``, library row ``j + r``) reaches
     ``need`` into ``picked``; return how many. ``most`` is ``min(a, b)``, which bounds the sum:
     above 255 it would not fit ``acc``'s bytes, and every row is listed (fingerprints that
-    dense share bits in nearly every word, where the bound rules out little). The list is made
-    without a branch: half the rows pass at a low gate, and a mispredicted branch costs as much
-    as a word bound."""
+    dense share bits in nearly every word, where the bound rules out little). The bytes are
+    compared with ``need`` as a byte, and a span where none reaches it (their maximum, one
+    vectorised pass) lists nothing. Otherwise the list is made without a branch: half the rows
+    pass at a low gate, and a mispredicted branch costs as much as a word bound."""
     if most > 255:
         for r in range(n):
             picked[r] = r
         return n
+    if need > most:
+        return 0
     _word_bounds(Qw, i, Lw, j, n, acc)
+    gate = np.uint8(need)
+    top = np.uint8(0)
+    for r in range(n):
+        top = max(top, acc[r])
+    if top < gate:
+        return 0
     count = 0
     for r in range(n):
         picked[count] = r
-        count += acc[r] >= need
+        count += acc[r] >= gate
     return count
 
 
