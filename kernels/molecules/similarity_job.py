@@ -48,7 +48,6 @@ from osler.kernels.molecules.fingerprints import (
 from osler.kernels.molecules.options import DEFAULT_MAX_HITS, MAX_K, MODES
 from osler.kernels.molecules.popcount_order import popcount_order
 from osler.kernels.molecules.tiles import (
-    INFLIGHT_PER_THREAD,
     SimilarityBlock,
     parallel_slots,
     run_blocks,
@@ -349,8 +348,12 @@ def _consume(blocks: list[SimilarityBlock], task, client, n_queries: int, k: int
 
 
 def _query_rows_per_block(n_queries: int, client, most: int) -> int:
-    """Queries per block: at most ``most``, and enough blocks to keep every worker busy."""
-    spread = parallel_slots(client) * INFLIGHT_PER_THREAD if client is not None else 1
+    """Queries per block: at most ``most``, and one block per worker thread when fewer queries
+    than that fill them all. Each block walks the whole library and pays a fixed cost (reading
+    the popcount order, a round trip), and its queries share each library chunk's trip through
+    the cache, so fewer blocks do less work (``bench/README.md``, 2026-12-08). Larger jobs get many
+    blocks, which even out."""
+    spread = parallel_slots(client)
     return int(max(1, min(most, n_queries, max(MIN_QUERY_ROWS, -(-n_queries // spread)))))
 
 
