@@ -60,8 +60,8 @@ NO_ROW = -1
 SPAN = 1024
 """Most library rows whose word bounds are computed together (a buffer of SPAN bytes, in L1):
 a 2048-bit library's cache chunk. Each word's pass over them, and each span's gate, has a fixed
-cost, so 256-row spans made top-k 1.2x (threshold 0) to 1.5x (0.6) slower on one core
-(``bench/pruned_search.py``). The buffers of :func:`bound_buffers` take 9 KiB per query."""
+cost, which 256-row spans paid four times as often (``bench/README.md``, 2026-12-08). The
+buffers of :func:`bound_buffers` take 9 KiB per query."""
 
 THRESHOLD_CHUNK_ROWS = 1024
 """Most library rows per threshold chunk: bounds the candidate buffer at 12 bytes x queries x
