@@ -7,8 +7,8 @@ import pytest
 
 from osler.kernels.bits import pack_bits, unpack_bits
 from osler.kernels.molecules.popcount_order import popcount_order
-from osler.kernels.molecules.primitives import popcounts, word_counts
-from osler.kernels.molecules.pruned import pruned_threshold, pruned_top_k
+from osler.kernels.molecules.primitives import chunk_rows, popcounts, word_counts
+from osler.kernels.molecules.pruned import SPAN, pruned_threshold, pruned_top_k
 from tests.kernels.molecule_data import brute_top_k, bulk, nci_lines, rdkit_fps
 
 THRESHOLDS = [0.0, 0.3, 0.7, 1.0]
@@ -199,3 +199,44 @@ def test_dense_fingerprints_past_a_bytes_bound_equal_brute_force(metric):
     assert sorted(zip(qi.tolist(), rows[lj].tolist(), s.tolist(), strict=True)) == sorted(
         zip(ii.tolist(), jj.tolist(), ref[queries][ii, jj].tolist(), strict=True))
     assert len(ii) > 0
+
+
+@pytest.mark.parametrize("metric", ["tanimoto", "dice"])
+def test_popcount_groups_longer_than_a_span_and_a_chunk_equal_brute_force(metric):
+    # Given 6,000 sparse 2048-bit fingerprints with 39-41 bits set (so each popcount group runs
+    # over several spans and cache chunks), near-copies of 60 of them (high scores, rising
+    # gates, late in their spans) and exact copies (ties)
+    rng = np.random.default_rng(11)
+    n_bits, n = 2048, 6000
+    weights = rng.pareto(1.5, n_bits) + 0.05  # skewed bit frequencies, as Morgan bits are
+    bits = np.zeros((n, n_bits), np.uint8)
+    for i in range(n):
+        bits[i, rng.choice(n_bits, 39 + i % 3, replace=False, p=weights / weights.sum())] = 1
+    for i in range(60):  # near-copies spread over the file: a base row with two bits moved
+        row = bits[i].copy()
+        row[rng.choice(np.flatnonzero(row), 2, replace=False)] = 0
+        row[rng.choice(np.flatnonzero(row == 0), 2, replace=False)] = 1
+        bits[1000 + 79 * i] = row
+    bits[5980:6000] = bits[0:20]
+    packed = pack_bits(bits)
+    lib, counts, rows = _by_popcount(packed)
+    assert np.bincount(counts).max() > SPAN and len(lib) > 2 * chunk_rows(lib)
+    a = bits.sum(axis=1).astype(np.float64)
+    queries = np.arange(0, 60, 3)
+    shared = bits[queries].astype(np.float64) @ bits.T.astype(np.float64)
+    ref = _score(metric, shared, a[queries][:, None], a[None, :], n_bits)  # float64 definition
+    # When searched by top-k and by threshold, Then the results are brute force's
+    for threshold in (None, 0.6):
+        got_s, got_r, _ = pruned_top_k(packed[queries], popcounts(packed[queries]), lib, counts,
+                                       rows, 10, metric=metric, n_bits=n_bits,
+                                       threshold=threshold)
+        for i, hits in enumerate(brute_top_k(ref, 10, threshold)):
+            assert got_r[i, :len(hits)].tolist() == [j for _, j in hits]
+            np.testing.assert_array_equal(got_s[i, :len(hits)], np.float32([s for s, _ in hits]))
+            assert (got_r[i, len(hits):] == -1).all()
+    qi, lj, s, _ = pruned_threshold(packed[queries], popcounts(packed[queries]), lib, counts,
+                                    0.5, metric=metric, n_bits=n_bits)
+    ii, jj = np.nonzero(ref >= np.float32(0.5))
+    assert len(ii) > len(queries)  # more than the queries' own rows pass
+    assert sorted(zip(qi.tolist(), rows[lj].tolist(), s.tolist(), strict=True)) == sorted(
+        zip(ii.tolist(), jj.tolist(), ref[ii, jj].tolist(), strict=True))
