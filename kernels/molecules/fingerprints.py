@@ -128,18 +128,38 @@ class MoleculeTable:
         if not -len(self) <= i < len(self):
             raise IndexError(f"row {i} out of range for {len(self)} molecules")
         i = i % len(self)
+        return _id_and_smiles(
+            self._mapped()[int(self._offsets[i]):int(self._offsets[i + 1])].decode("utf-8"))
+
+    def rows(self, indices: np.ndarray) -> list[tuple[str, str]]:
+        """(id, smiles) of each row in ``indices`` (ints in ``0..len - 1``): their offsets are
+        read in one pass, so a job's many hits cost a slice and a split each."""
+        indices = np.asarray(indices, np.int64)
+        if indices.size and not (0 <= indices.min() and indices.max() < len(self)):
+            raise IndexError(f"rows out of range for {len(self)} molecules")
+        data = self._mapped()
+        starts = self._offsets[indices].tolist()
+        stops = self._offsets[indices + 1].tolist()
+        return [_id_and_smiles(data[a:b].decode("utf-8")) for a, b in zip(starts, stops,
+                                                                           strict=True)]
+
+    def _mapped(self) -> mmap.mmap:
         if self._map is None:
             with open(self._csv_path, "rb") as fh:
                 self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        raw = self._map[int(self._offsets[i]):int(self._offsets[i + 1])].decode("utf-8")
-        if '"' in raw:  # a quoted field (an id with a comma, say): the csv module reads it
-            fields = next(csv.reader(io.StringIO(raw, newline="")))
-        else:  # unquoted, as csv.writer wrote it: three comma-separated fields, 5x faster
-            fields = raw.rstrip("\r\n").split(",")
-        return fields[1], fields[2]
+        return self._map
 
     def __getstate__(self) -> dict:  # a memory map is not picklable: reopen after
         return {**self.__dict__, "_map": None}
+
+
+def _id_and_smiles(raw: str) -> tuple[str, str]:
+    """The id and SMILES of one ``molecules.csv`` row (its number, id, SMILES)."""
+    if '"' in raw:  # a quoted field (an id with a comma, say): the csv module reads it
+        fields = next(csv.reader(io.StringIO(raw, newline="")))
+    else:  # unquoted, as csv.writer wrote it: three comma-separated fields, 5x faster
+        fields = raw.rstrip("\r\n").split(",")
+    return fields[1], fields[2]
 
 
 class MoleculeColumn(Sequence):
@@ -206,6 +226,14 @@ class FingerprintSet:
         if table is not None and table is getattr(self.smiles, "table", None):
             return table.row(i)
         return self.ids[i], self.smiles[i]
+
+    def molecules(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(id, SMILES) of each row in ``rows`` (ints in ``0..len - 1``): one read of the
+        entry's table per row, not one per column, with the rows' offsets read together."""
+        table = getattr(self.ids, "table", None)
+        if table is not None and table is getattr(self.smiles, "table", None):
+            return table.rows(rows)
+        return [(self.ids[i], self.smiles[i]) for i in np.asarray(rows, np.int64).tolist()]
 
     def load(self, mmap: bool = True) -> np.ndarray:
         """The packed fingerprints (memory-mapped by default)."""

@@ -71,6 +71,9 @@ THRESHOLD_QUERY_ROWS = 1024
 MIN_QUERY_ROWS = 16
 """Fewest queries per block when few queries are split over several workers."""
 
+HITS_CSV_ROWS = 65_536
+"""Lines of ``hits.csv`` made and written at a time."""
+
 
 def run_drug_similarity(
     library_path: Path,
@@ -467,22 +470,27 @@ def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, 
 
 def _write_hits(path: Path, queries: FingerprintSet, library: FingerprintSet,
                 hits: Hits) -> None:
+    """``hits.csv``: a line per hit, by query, best first. Each molecule is read once (the
+    queries with hits, then the distinct hit rows), and the lines go out :data:`HITS_CSV_ROWS`
+    at a time, so the Python objects held stay bounded by the molecules, not the hits."""
+    counts = np.diff(hits.indptr)
+    with_hits = np.flatnonzero(counts)
+    query_molecules = dict(zip(with_hits.tolist(), queries.molecules(with_hits), strict=True))
+    distinct = np.unique(hits.rows)
+    hit_molecules = dict(zip(distinct.tolist(), library.molecules(distinct), strict=True))
+    query_of = np.repeat(np.arange(len(counts)), counts)
+    rank = np.arange(1, len(hits.rows) + 1) - np.repeat(hits.indptr[:-1], counts)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["query_id", "query_smiles", "hit_id", "hit_smiles", "similarity",
                          "rank"])
-        hit_molecules: dict[int, tuple[str, str]] = {}  # a library row is read once
-        for qi in range(len(queries)):
-            rows, scores = hits.of(qi)
-            if not len(rows):
-                continue
-            q_id, q_smi = queries.molecule(qi)
-            for rank, (score, row) in enumerate(zip(scores.tolist(), rows.tolist(),
-                                                    strict=True), start=1):
-                hit = hit_molecules.get(row)
-                if hit is None:
-                    hit = hit_molecules[row] = library.molecule(row)
-                writer.writerow((q_id, q_smi, *hit, f"{score:.6f}", rank))
+        for start in range(0, len(hits.rows), HITS_CSV_ROWS):
+            part = slice(start, start + HITS_CSV_ROWS)
+            writer.writerows(
+                (*query_molecules[q], *hit_molecules[r], f"{s:.6f}", n)
+                for q, r, s, n in zip(query_of[part].tolist(), hits.rows[part].tolist(),
+                                      hits.scores[part].tolist(), rank[part].tolist(),
+                                      strict=True))
 
 
 def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet | None) -> bool:
@@ -514,10 +522,13 @@ def _plots(out_dir: Path, queries: FingerprintSet, library: FingerprintSet, hits
         if len(drawn_q) == MAX_QUERIES_DRAWN * 2:
             break
         rows, scores = hits.of(qi)
-        if not len(rows) or not queries.smiles[qi]:
+        if not len(rows):
             continue
-        drawn_q.append((queries.ids[qi], queries.smiles[qi]))
-        drawn_hits.append([(library.ids[r], library.smiles[r], float(s))
+        q_id, q_smiles = queries.molecule(qi)
+        if not q_smiles:
+            continue
+        drawn_q.append((q_id, q_smiles))
+        drawn_hits.append([(*library.molecule(r), float(s))
                            for s, r in zip(scores[:HITS_DRAWN], rows[:HITS_DRAWN],
                                            strict=True)])
     if drawn_q:

@@ -348,7 +348,12 @@ def test_molecule_table_reads_plain_and_quoted_rows(tmp_path):
     fingerprints._write_molecules(tmp_path, np.array([2, 3, 5, 9]), ids, smiles)
     table = fingerprints.MoleculeTable(tmp_path / "molecules.csv",
                                        tmp_path / "molecules.index.npy")
-    # Then every row reads back as written, plain rows and quoted ones alike
+    # Then every row reads back as written, plain rows and quoted ones alike, one at a time
+    # or together (in any order, repeated), and a row past the end is an IndexError
     assert [table.row(i) for i in range(4)] == list(zip(ids, smiles, strict=True))
+    assert table.rows(np.array([3, 1, 1, 0, 2])) == [(ids[i], smiles[i]) for i in (3, 1, 1, 0, 2)]
+    assert table.rows(np.array([], np.int64)) == []
+    with pytest.raises(IndexError):
+        table.rows(np.array([0, 4]))
     with open(tmp_path / "molecules.csv", newline="", encoding="utf-8") as fh:
         assert [tuple(r[1:]) for r in csv.reader(fh)][1:] == list(zip(ids, smiles, strict=True))
