@@ -220,18 +220,22 @@ class FingerprintSet:
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def _table(self) -> MoleculeTable | None:
+        """The cache entry's table when both columns read it (one read per molecule)."""
+        table = getattr(self.ids, "table", None)
+        return table if table is not None and table is getattr(self.smiles, "table", None) \
+            else None
+
     def molecule(self, i: int) -> tuple[str, str]:
         """(id, SMILES) of row ``i``: one read of the entry's table, not one per column."""
-        table = getattr(self.ids, "table", None)
-        if table is not None and table is getattr(self.smiles, "table", None):
-            return table.row(i)
-        return self.ids[i], self.smiles[i]
+        table = self._table()
+        return table.row(i) if table is not None else (self.ids[i], self.smiles[i])
 
     def molecules(self, rows: np.ndarray) -> list[tuple[str, str]]:
         """(id, SMILES) of each row in ``rows`` (ints in ``0..len - 1``): one read of the
         entry's table per row, not one per column, with the rows' offsets read together."""
-        table = getattr(self.ids, "table", None)
-        if table is not None and table is getattr(self.smiles, "table", None):
+        table = self._table()
+        if table is not None:
             return table.rows(rows)
         return [(self.ids[i], self.smiles[i]) for i in np.asarray(rows, np.int64).tolist()]
 
