@@ -95,8 +95,8 @@ def _word_bounds(Qw, i, Lw, j, n, acc):
     """``acc[r]``: the most bits query ``i`` and library row ``j + r`` can share (the sum over
     words of the smaller word popcount), for ``r < n``. One word of ``n`` rows at a time, so
     LLVM vectorises over rows (``acc`` is uint8: 64 rows per 512-bit instruction). A word the
-    query has no bits in adds nothing and is skipped (about 3 in 10 of a drug-like Morgan
-    fingerprint's words; the branch goes the same way for the query's every span)."""
+    query has no bits in adds nothing and is skipped (sparse drug-like Morgan fingerprints leave
+    many words empty; the branch goes the same way for the query's every span)."""
     for r in range(n):
         acc[r] = 0
     for w in range(Lw.shape[0]):
