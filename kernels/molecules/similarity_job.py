@@ -471,13 +471,16 @@ def _all_pairs(queries: FingerprintSet, library: FingerprintSet, out_dir: Path, 
 def _write_hits(path: Path, queries: FingerprintSet, library: FingerprintSet,
                 hits: Hits) -> None:
     """``hits.csv``: a line per hit, by query, best first. Each molecule is read once (the
-    queries with hits, then the distinct hit rows), and the lines go out :data:`HITS_CSV_ROWS`
-    at a time, so the Python objects held stay bounded by the molecules, not the hits."""
+    queries with hits and the distinct hit rows; one set of them when the library is searched
+    against itself), and the lines go out :data:`HITS_CSV_ROWS` at a time, so the Python
+    objects held stay bounded by the molecules, not the hits."""
     counts = np.diff(hits.indptr)
     with_hits = np.flatnonzero(counts)
-    query_molecules = dict(zip(with_hits.tolist(), queries.molecules(with_hits), strict=True))
-    distinct = np.unique(hits.rows)
-    hit_molecules = dict(zip(distinct.tolist(), library.molecules(distinct), strict=True))
+    if queries is library:
+        query_molecules = hit_molecules = _molecules_of(library, np.union1d(with_hits, hits.rows))
+    else:
+        query_molecules = _molecules_of(queries, with_hits)
+        hit_molecules = _molecules_of(library, np.unique(hits.rows))
     query_of = np.repeat(np.arange(len(counts)), counts)
     rank = np.arange(1, len(hits.rows) + 1) - np.repeat(hits.indptr[:-1], counts)
     with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -491,6 +494,11 @@ def _write_hits(path: Path, queries: FingerprintSet, library: FingerprintSet,
                 for q, r, s, n in zip(query_of[part].tolist(), hits.rows[part].tolist(),
                                       hits.scores[part].tolist(), rank[part].tolist(),
                                       strict=True))
+
+
+def _molecules_of(molecules: FingerprintSet, rows: np.ndarray) -> dict[int, tuple[str, str]]:
+    """Row -> (id, SMILES) for the distinct ``rows``."""
+    return dict(zip(rows.tolist(), molecules.molecules(rows), strict=True))
 
 
 def _write_invalid(path: Path, library: FingerprintSet, queries: FingerprintSet | None) -> bool:
